@@ -1,0 +1,377 @@
+"""Local process supervision shared by the local engines (python shell, a Ray driver, spark-submit).
+
+A job is one process group whose run id (``pid:start_ticks:run_dir``) is enough for any later
+process to poll, cancel or read it; the end of a run is pushed from a pidfd, never polled.
+Linux only: it relies on ``/proc`` and ``os.pidfd_open`` (kernel >= 5.3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from engines import base
+from orchestrator import errors, states
+
+log = logging.getLogger(__name__)
+
+# The run-dir protocol, shared with engines/_boot.py (which must not import this module).
+STDOUT = "stdout.log"
+STDERR = "stderr.log"
+EXIT_STATUS = "exit_status"  # the exit code as text; negative = killed by that signal
+CANCELLED = "cancelled"  # present when a stop was asked: the run ends STOPPED, whatever its code
+RUN_DIR_ENV = "ADHERE_RUN_DIR"
+BOOT_SCRIPT = Path(__file__).resolve().with_name("_boot.py")
+
+LOST_MESSAGE = "the job process ended without reporting its exit status (the orchestrator lost it)"
+MAX_ERROR_CHARS = 2000
+_TAIL_BYTES = 16384
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessRunId:
+    """A persisted handle: the start time tells our process from a later one that got its pid."""
+
+    pid: int
+    start_ticks: int
+    run_dir: Path
+
+    def __str__(self) -> str:
+        return f"{self.pid}:{self.start_ticks}:{self.run_dir}"
+
+    @classmethod
+    def parse(cls, engine_run_id: str) -> ProcessRunId:
+        try:
+            pid, ticks, run_dir = engine_run_id.split(":", 2)
+            return cls(int(pid), int(ticks), Path(run_dir))
+        except ValueError:
+            raise errors.EngineError(
+                f"not a local process run id (pid:start_ticks:run_dir): {engine_run_id!r}"
+            ) from None
+
+
+def python_argv(script: str | os.PathLike[str], args: Sequence[str], python: str | None = None) -> list[str]:
+    """argv that runs ``script`` like ``python script args...`` and records its exit status."""
+    return [python or sys.executable, str(BOOT_SCRIPT), os.fspath(script), *args]
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start ticks) from /proc/<pid>/stat, or None when no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # comm (field 2) may hold spaces and parentheses: split after the last ")".
+    rest = raw[raw.rindex(b")") + 2 :].split()
+    return rest[0].decode(), int(rest[19])  # fields 3 (state) and 22 (starttime)
+
+
+def _is_ours_and_alive(rid: ProcessRunId) -> bool:
+    stat = _proc_stat(rid.pid)
+    return stat is not None and stat[1] == rid.start_ticks and stat[0] not in ("Z", "X")
+
+
+def _signal_group(rid: ProcessRunId, sig: int) -> None:
+    """Signal the run's process group, unless its pid now belongs to another process.
+
+    Linux does not reuse a pid while a process group of that number has members, so when
+    ``/proc/<pid>`` is absent the group is either still ours (orphans of the leader) or empty.
+    """
+    stat = _proc_stat(rid.pid)
+    if stat is not None and stat[1] != rid.start_ticks:
+        return  # recycled: our group is empty
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(rid.pid, sig)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_exit_status(run_dir: Path) -> int | None:
+    try:
+        return int((run_dir / EXIT_STATUS).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def last_stderr_line(run_dir: Path) -> str | None:
+    """The last non-blank line of stderr: for a traceback, ``ValueError: bad input``."""
+    try:
+        with open(run_dir / STDERR, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - _TAIL_BYTES))
+            tail = f.read()
+    except FileNotFoundError:
+        return None
+    for line in reversed(tail.decode(errors="replace").splitlines()):
+        if line.strip():
+            return line.strip()
+    return None
+
+
+def failure_message(run_dir: Path, code: int) -> str:
+    """Why a run with a non-zero exit ``code`` failed, in one line (the default describer)."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        message = f"killed by {name}"
+    else:
+        message = last_stderr_line(run_dir) or f"exit code {code}"
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 3] + "..."
+    return message
+
+
+def status_of(
+    run_dir: Path, code: int | None, describe: Callable[[Path, int], str] = failure_message
+) -> base.EngineStatus:
+    """The terminal status of an ended run from its exit code (None = never reported)."""
+    J = states.JobRunState
+    if (run_dir / CANCELLED).exists():
+        return base.EngineStatus(J.STOPPED, exit_code=code)
+    if code is None:
+        return base.EngineStatus(J.FAILED, error_message=LOST_MESSAGE)
+    if code == 0:
+        return base.EngineStatus(J.SUCCEEDED, exit_code=0)
+    return base.EngineStatus(J.FAILED, error_message=describe(run_dir, code), exit_code=code)
+
+
+def read_logs(run_dir: Path) -> Iterator[str]:
+    """Lines of stdout.log then stderr.log, as far as they are written now."""
+    for name in (STDOUT, STDERR):
+        try:
+            f = open(run_dir / name, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+        except FileNotFoundError:
+            continue
+        with f:
+            for line in f:
+                yield line.rstrip("\r\n")
+
+
+@dataclasses.dataclass
+class _Watched:
+    rid: ProcessRunId
+    pidfd: int
+    proc: subprocess.Popen[bytes] | None  # None for a run adopted from an earlier orchestrator
+
+
+class LocalProcesses:
+    """Spawns, watches, stops and reads local job processes.
+
+    One daemon thread waits on the pidfds of every watched process (children and adopted
+    runs alike) with epoll and calls ``on_exit(engine_run_id)`` the moment one ends; the call
+    runs on that thread, so it must be quick (e.g. put on a queue).
+    """
+
+    def __init__(
+        self,
+        on_exit: Callable[[str], None],
+        describe_failure: Callable[[Path, int], str] = failure_message,
+    ) -> None:
+        self._on_exit = on_exit
+        self._describe = describe_failure
+        self._lock = threading.Lock()
+        self._by_fd: dict[int, _Watched] = {}
+        self._by_id: dict[str, _Watched] = {}
+        # Exit codes we reaped but could not write to the run dir (kept so poll() still knows).
+        self._unwritten: dict[str, int] = {}
+        self._epoll: select.epoll | None = None
+        self._wake_r, self._wake_w = -1, -1
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    # -- starting -------------------------------------------------------------------------
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        run_dir: Path,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
+        """Start ``argv`` (never through a shell) in its own process group; return its run id."""
+        if self._closed:
+            raise errors.EngineError("the engine is closed")
+        run_dir = Path(run_dir).resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (EXIT_STATUS, CANCELLED):  # from an earlier attempt in the same folder
+            with contextlib.suppress(FileNotFoundError):
+                (run_dir / stale).unlink()
+        child_env = dict(os.environ if env is None else env)
+        child_env[RUN_DIR_ENV] = str(run_dir)
+        with open(run_dir / STDOUT, "wb") as out, open(run_dir / STDERR, "wb") as err:
+            try:
+                proc = subprocess.Popen(
+                    list(argv),
+                    cwd=cwd,
+                    env=child_env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise errors.EngineError(f"cannot start {argv[0]}: {exc}") from exc
+        # The child is not reaped until we wait for it, so its /proc entry and pid are ours.
+        stat = _proc_stat(proc.pid)
+        rid = ProcessRunId(proc.pid, stat[1] if stat else 0, run_dir)
+        self._watch(rid, os.pidfd_open(proc.pid), proc)
+        return str(rid)
+
+    # -- the engine operations ------------------------------------------------------------
+
+    def poll(self, engine_run_id: str) -> base.EngineStatus:
+        """RUNNING or the terminal status; adopts (and watches) a live run we did not start."""
+        rid = ProcessRunId.parse(engine_run_id)
+        key = str(rid)
+        with self._lock:
+            watched = self._by_id.get(key)
+            unwritten = self._unwritten.get(key)
+        if unwritten is not None:
+            return status_of(rid.run_dir, unwritten, self._describe)
+        if watched is not None:
+            if watched.proc is not None:
+                if watched.proc.poll() is None:
+                    return base.EngineStatus(states.JobRunState.RUNNING)
+                return status_of(rid.run_dir, watched.proc.returncode, self._describe)
+            if _is_ours_and_alive(rid):
+                return base.EngineStatus(states.JobRunState.RUNNING)
+        elif self._adopt(rid):
+            return base.EngineStatus(states.JobRunState.RUNNING)
+        return status_of(rid.run_dir, read_exit_status(rid.run_dir), self._describe)
+
+    def cancel(self, engine_run_id: str, grace: float = 5.0) -> None:
+        """TERM the process group now and KILL it after ``grace`` seconds; returns at once."""
+        rid = ProcessRunId.parse(engine_run_id)
+        if self.poll(engine_run_id).state is not states.JobRunState.RUNNING:
+            return
+        # Written before the signal, so whoever sees the process end also sees the marker.
+        _write_atomic(rid.run_dir / CANCELLED, f"{os.getpid()}\n")
+        _signal_group(rid, signal.SIGTERM)
+        timer = threading.Timer(max(0.0, grace), _signal_group, (rid, signal.SIGKILL))
+        timer.daemon = True
+        timer.start()
+
+    def logs(self, engine_run_id: str) -> Iterator[str]:
+        return read_logs(ProcessRunId.parse(engine_run_id).run_dir)
+
+    def close(self) -> None:
+        """Stop watching. Running jobs keep running; a new instance can adopt them."""
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            os.write(self._wake_w, b"x")
+            thread.join()
+        with self._lock:
+            for watched in self._by_fd.values():
+                os.close(watched.pidfd)
+            self._by_fd.clear()
+            self._by_id.clear()
+            if self._epoll is not None:
+                self._epoll.close()
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+                self._epoll = None
+
+    # -- watching -------------------------------------------------------------------------
+
+    def _adopt(self, rid: ProcessRunId) -> bool:
+        """Watch a live run started by another process; False when it is gone."""
+        try:
+            pidfd = os.pidfd_open(rid.pid)
+        except ProcessLookupError:
+            return False
+        # Checked after opening: the pidfd now pins this exact process, not a later one.
+        if not _is_ours_and_alive(rid):
+            os.close(pidfd)
+            return False
+        self._watch(rid, pidfd, None)
+        return True
+
+    def _watch(self, rid: ProcessRunId, pidfd: int, proc: subprocess.Popen[bytes] | None) -> None:
+        watched = _Watched(rid, pidfd, proc)
+        with self._lock:
+            if self._closed:
+                os.close(pidfd)
+                raise errors.EngineError("the engine is closed")
+            if str(rid) in self._by_id:  # adopted twice by concurrent polls
+                os.close(pidfd)
+                return
+            if self._thread is None:
+                self._start_thread()
+            assert self._epoll is not None
+            self._by_fd[pidfd] = watched
+            self._by_id[str(rid)] = watched
+            # epoll_ctl is safe while the watcher thread sits in epoll_wait: no wake-up needed.
+            self._epoll.register(pidfd, select.EPOLLIN)
+
+    def _start_thread(self) -> None:
+        if self._epoll is None:
+            self._epoll = select.epoll()
+            self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            self._epoll.register(self._wake_r, select.EPOLLIN)
+        self._thread = threading.Thread(
+            target=self._run, args=(self._epoll,), name="adhere-process-watcher", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, epoll: select.epoll) -> None:
+        while True:
+            try:
+                events = epoll.poll()
+            except InterruptedError:
+                continue
+            for fd, _ in events:
+                if fd == self._wake_r:
+                    return
+                try:
+                    self._ended(fd)
+                except Exception:  # the watcher must outlive any one run's trouble
+                    log.exception("watching process fd %d failed", fd)
+
+    def _ended(self, pidfd: int) -> None:
+        with self._lock:
+            watched = self._by_fd.pop(pidfd, None)
+            if watched is None or self._epoll is None:
+                return
+            self._epoll.unregister(pidfd)
+        os.close(pidfd)
+        key = str(watched.rid)
+        if watched.proc is not None:
+            code = watched.proc.poll()
+            if code is None:  # a readable pidfd means it exited: this wait is immediate
+                code = watched.proc.wait()
+        # The listener first (latency is the point); poll() answers from the Popen until
+        # the exit status is on disk, since the entry leaves _by_id only after that.
+        try:
+            self._on_exit(key)
+        except Exception:
+            log.exception("the exit listener failed for %s", key)
+        if watched.proc is not None:
+            # The parent's word is final (a signal death leaves no file from _boot.py), and
+            # written down it serves pollers in other processes and after a restart.
+            try:
+                _write_atomic(watched.rid.run_dir / EXIT_STATUS, f"{code}\n")
+            except OSError:
+                log.exception("cannot record the exit status of %s", key)
+                with self._lock:
+                    self._unwritten[key] = code
+        with self._lock:
+            self._by_id.pop(key, None)

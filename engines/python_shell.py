@@ -1,0 +1,51 @@
+"""The ``pythonshell`` engine: a job is a local Python process (Glue's Python shell jobs).
+
+The script runs as ``python script --KEY value ...`` in its own folder, through ``_boot.py``
+so that its exit status survives an orchestrator restart; see engines/process.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from engines import base, process
+from orchestrator import errors
+
+
+class PythonShellEngine(base.Engine):
+    """Runs scripts with this interpreter, or with the ``python`` option's interpreter."""
+
+    command = "pythonshell"
+    supports_push = True
+
+    def __init__(self, home: Path, options: Mapping[str, str] | None = None) -> None:
+        super().__init__(home, options)
+        self._python = self.options.get("python") or None
+        self._processes = process.LocalProcesses(self.notify)
+
+    def submit(self, request: base.RunRequest) -> str:
+        """Start the script; a missing script raises EngineError (not retryable), starting nothing."""
+        script = Path(os.path.expanduser(request.script.removeprefix("file://"))).resolve()
+        if not script.is_file():
+            raise errors.EngineError(f"script not found: {script}")
+        env = {**os.environ, **request.env}
+        return self._processes.spawn(
+            process.python_argv(script, request.argv(), self._python),
+            run_dir=request.run_dir,
+            cwd=script.parent,
+            env=env,
+        )
+
+    def poll(self, engine_run_id: str) -> base.EngineStatus:
+        return self._processes.poll(engine_run_id)
+
+    def cancel(self, engine_run_id: str, grace: float = 5.0) -> None:
+        self._processes.cancel(engine_run_id, grace)
+
+    def logs(self, engine_run_id: str) -> Iterator[str]:
+        return self._processes.logs(engine_run_id)
+
+    def close(self) -> None:
+        self._processes.close()

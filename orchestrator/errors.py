@@ -1,0 +1,128 @@
+"""The exception tree. Glue's exception names are the codes on the wire.
+
+    AdhereError
+    ├── GlueError (code = Glue's exception name, status = HTTP status)
+    │   ├── EntityNotFoundException
+    │   ├── InvalidInputException
+    │   │   └── ValidationError (a definition file with problems, each with its place)
+    │   ├── AlreadyExistsException
+    │   ├── ConcurrentRunsExceededException
+    │   ├── IllegalWorkflowStateException
+    │   ├── ConcurrentModificationException
+    │   ├── OperationTimeoutException
+    │   └── InternalServiceException
+    ├── EngineError (retryable: bool)
+    │   └── EngineNotInstalled
+    └── StoreError (the driver error is kept as __cause__)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class AdhereError(Exception):
+    """adhere failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or type(self).__name__).strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class GlueError(AdhereError):
+    """A Glue operation failed."""
+
+    code = "InternalServiceException"
+    status = 400
+
+
+class EntityNotFoundException(GlueError):
+    """A specified entity does not exist."""
+
+    code = "EntityNotFoundException"
+
+
+class InvalidInputException(GlueError):
+    """The input provided was not valid."""
+
+    code = "InvalidInputException"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a definition, at a place such as ``Triggers[2].Predicate.Conditions[0].State``."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class ValidationError(InvalidInputException):
+    """The definition has problems; nothing was written."""
+
+    def __init__(self, problems: Sequence[Problem], source: str = "") -> None:
+        self.problems = list(problems)
+        self.source = source
+        head = f"{source}: " if source else ""
+        n = len(self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{head}{n} problem{'s' if n != 1 else ''}; nothing was changed\n{lines}")
+
+
+class AlreadyExistsException(GlueError):
+    """A resource to be created or added already exists."""
+
+    code = "AlreadyExistsException"
+
+
+class ConcurrentRunsExceededException(GlueError):
+    """Too many runs are active at once."""
+
+    code = "ConcurrentRunsExceededException"
+
+
+class IllegalWorkflowStateException(GlueError):
+    """The workflow run is in a state that does not allow this operation."""
+
+    code = "IllegalWorkflowStateException"
+
+
+class ConcurrentModificationException(GlueError):
+    """Two processes modified the same resource at once."""
+
+    code = "ConcurrentModificationException"
+
+
+class OperationTimeoutException(GlueError):
+    """The operation timed out."""
+
+    code = "OperationTimeoutException"
+
+
+class InternalServiceException(GlueError):
+    """An internal service error occurred."""
+
+    code = "InternalServiceException"
+    status = 500
+
+
+class EngineError(AdhereError):
+    """An engine could not run a job."""
+
+    def __init__(self, message: str | None = None, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class EngineNotInstalled(EngineError):
+    """The engine's optional dependencies are not installed."""
+
+
+class StoreError(AdhereError):
+    """The store could not be reached or refused an operation."""

@@ -1,0 +1,174 @@
+"""A workflow's graph (Glue's WorkflowGraph): jobs and crawlers joined through triggers.
+
+Edges run watched node -> conditional trigger -> started node, one per Condition and Action,
+as GetWorkflow/GetWorkflowRun draw them. Pure: triggers and runs in, plain values out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import networkx as nx
+
+from orchestrator.definitions import Trigger
+from orchestrator.states import CrawlState, JobRunState, TriggerType
+
+GraphNode = tuple[str, str]  # ("trigger" | "job" | "crawler", name)
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_KIND_ORDER = {"job": 0, "crawler": 1, "trigger": 2}
+
+
+def _glue(trigger: Trigger | Mapping[str, Any]) -> Mapping[str, Any]:
+    return trigger.to_glue() if isinstance(trigger, Trigger) else trigger
+
+
+def _node(item: Mapping[str, Any]) -> GraphNode | None:
+    """The job or crawler a Glue Condition or Action names (the job wins, as in moto)."""
+    if item.get("JobName"):
+        return ("job", item["JobName"])
+    if item.get("CrawlerName"):
+        return ("crawler", item["CrawlerName"])
+    return None
+
+
+def workflow_graph(triggers: Sequence[Trigger | Mapping[str, Any]]) -> nx.DiGraph:
+    """The graph of a workflow's triggers (models or Glue dicts); trigger nodes carry ``trigger``."""
+    graph = nx.DiGraph()
+    for trigger in triggers:
+        glue = _glue(trigger)
+        me: GraphNode = ("trigger", glue["Name"])
+        for condition in (glue.get("Predicate") or {}).get("Conditions") or []:
+            if (watched := _node(condition)) is not None:
+                graph.add_edge(watched, me)
+        graph.add_node(me, trigger=glue)
+        for action in glue.get("Actions") or []:
+            if (started := _node(action)) is not None:
+                graph.add_edge(me, started)
+    return graph
+
+
+def find_cycles(graph: nx.DiGraph) -> list[list[str]]:
+    """One cycle per strongly connected knot, spelled by name and closed: ``[a, t1, b, t2, a]``.
+
+    Each starts at its smallest job or crawler so the text is stable between runs.
+    """
+    cycles: list[list[str]] = []
+    for component in nx.strongly_connected_components(graph):
+        first = min(component, key=lambda n: (_KIND_ORDER[n[0]], n[1]))
+        if len(component) == 1 and not graph.has_edge(first, first):
+            continue
+        edges = nx.find_cycle(graph.subgraph(component), source=first)
+        nodes = [u for u, _ in edges]
+        start = min(nodes, key=lambda n: (_KIND_ORDER[n[0]], n[1]))
+        i = nodes.index(start)
+        nodes = nodes[i:] + nodes[:i]
+        cycles.append([n[1] for n in [*nodes, nodes[0]]])
+    return sorted(cycles)
+
+
+def start_triggers(triggers: Iterable[Trigger]) -> list[Trigger]:
+    """The triggers that can start a workflow run: every type but CONDITIONAL."""
+    return [t for t in triggers if t.type != TriggerType.CONDITIONAL]
+
+
+def downstream(graph: nx.DiGraph, start_nodes: Iterable[GraphNode]) -> set[GraphNode]:
+    """The start nodes and every node reachable from them (what a resume runs again)."""
+    reached: set[GraphNode] = set()
+    for node in start_nodes:
+        if node not in graph:
+            raise ValueError(f"{node[0]} {node[1]!r} is not in the workflow graph")
+        reached.add(node)
+        reached |= nx.descendants(graph, node)
+    return reached
+
+
+def node_id(kind: str, name: str) -> str:
+    """Glue's ``wnode_<64 hex>``: derived from type and name only, so it is the same in every run."""
+    digest = hashlib.sha256(f"{kind.upper()}\x00{name}".encode()).hexdigest()
+    return f"wnode_{digest}"
+
+
+def run_graph(
+    triggers: Sequence[Mapping[str, Any]],
+    job_runs: Mapping[str, Sequence[Mapping[str, Any]]],
+    crawls: Mapping[str, Sequence[Mapping[str, Any]]] = _EMPTY,
+) -> dict[str, Any]:
+    """GetWorkflowRun's ``Graph``: nodes with their runs in this workflow run, and edges.
+
+    Job nodes list every attempt under ``JobDetails.JobRuns``; nodes that have not run carry
+    no details (Glue returns them null). With empty runs this is GetWorkflow's static graph.
+    """
+    graph = workflow_graph(triggers)
+    nodes: list[dict[str, Any]] = []
+    for kind, name in graph.nodes:
+        node: dict[str, Any] = {"Type": kind.upper(), "Name": name, "UniqueId": node_id(kind, name)}
+        if kind == "trigger":
+            node["TriggerDetails"] = {"Trigger": dict(graph.nodes[(kind, name)]["trigger"])}
+        elif kind == "job" and job_runs.get(name):
+            node["JobDetails"] = {"JobRuns": [dict(r) for r in job_runs[name]]}
+        elif kind == "crawler" and crawls.get(name):
+            node["CrawlerDetails"] = {"Crawls": [dict(c) for c in crawls[name]]}
+        nodes.append(node)
+    edges = [{"SourceId": node_id(*u), "DestinationId": node_id(*v)} for u, v in graph.edges]
+    return {"Nodes": nodes, "Edges": edges}
+
+
+_J, _C = JobRunState, CrawlState
+_JOB_COUNTER = {
+    _J.STARTING: "RunningActions",
+    _J.RUNNING: "RunningActions",
+    _J.STOPPING: "RunningActions",
+    _J.WAITING: "WaitingActions",
+    _J.SUCCEEDED: "SucceededActions",
+    _J.FAILED: "FailedActions",
+    _J.STOPPED: "StoppedActions",
+    _J.TIMEOUT: "TimeoutActions",
+    _J.ERROR: "ErroredActions",
+    _J.EXPIRED: "ErroredActions",
+}
+_CRAWL_COUNTER = {
+    _C.RUNNING: "RunningActions",
+    _C.CANCELLING: "RunningActions",
+    _C.SUCCEEDED: "SucceededActions",
+    _C.FAILED: "FailedActions",
+    _C.CANCELLED: "StoppedActions",
+    _C.ERROR: "ErroredActions",
+}
+STATISTICS_FIELDS = (
+    "TotalActions",
+    "TimeoutActions",
+    "FailedActions",
+    "StoppedActions",
+    "SucceededActions",
+    "RunningActions",
+    "ErroredActions",
+    "WaitingActions",
+)
+
+
+def statistics(
+    triggers: Sequence[Trigger | Mapping[str, Any]],
+    latest_job_states: Mapping[str, str | None],
+    latest_crawl_states: Mapping[str, str | None] = _EMPTY,
+) -> dict[str, int]:
+    """WorkflowRun.Statistics: every job and crawler node counts once, by its latest run's state.
+
+    TotalActions counts nodes that never ran too (as Glue's documented runs show).
+    """
+    stats = dict.fromkeys(STATISTICS_FIELDS, 0)
+    for kind, name in workflow_graph(triggers).nodes:
+        if kind == "trigger":
+            continue
+        stats["TotalActions"] += 1
+        if kind == "job":
+            state = latest_job_states.get(name)
+            counter = _JOB_COUNTER.get(JobRunState(state)) if state else None
+        else:
+            state = latest_crawl_states.get(name)
+            counter = _CRAWL_COUNTER.get(CrawlState(state)) if state else None
+        if counter:
+            stats[counter] += 1
+    return stats

@@ -1,0 +1,414 @@
+"""The orchestrator loop: one thread that drives the scheduler, the dispatcher and the watchdog.
+
+It wakes on a job's exit (pushed by its engine), on the next deadline, or on the poll tick
+that picks up work other processes wrote to the store. All it knows it re-reads from the
+store after a restart: runs it owned are adopted by the next orchestrator (see reconcile).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from orchestrator import errors, events, job_run, models, notifications, store
+from orchestrator import watchdog as wd
+from orchestrator.dispatcher import Dispatcher
+from orchestrator.scheduler import Scheduler
+from orchestrator.settings import Settings
+from orchestrator.states import JOB_RUN_TERMINAL, JobRunState
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY = 2.0
+DEAD_AFTER = 15.0
+_J = JobRunState
+_STATE_CHANGE = (_J.SUCCEEDED, _J.FAILED, _J.TIMEOUT, _J.STOPPED)
+
+
+class Orchestrator:
+    """Scheduler + dispatcher + watchdog for one process. ``scope`` limits it to one workflow run."""
+
+    def __init__(self, settings: Settings, db: store.Store, *, serving: bool = False,
+                 scope: str | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.serving = serving
+        self.scope = scope
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._queue: queue.SimpleQueue[tuple[str, ...]] = queue.SimpleQueue()
+        self.dispatcher = Dispatcher(settings, db.url, lambda c, e: self._queue.put(("exit", c, e)))
+        self.scheduler = Scheduler(self.id, reserve=self.dispatcher.reserve)
+        self.scheduler.release = self.dispatcher.release  # type: ignore[method-assign]
+        self.watchdog = wd.Watchdog()
+        self.notifier = notifications.Notifier(settings.notification_sinks, on_result=self._delivered)
+        # Runs this process follows: job run id -> (command, engine run id or None).
+        self._mine: dict[str, tuple[str, str | None]] = {}
+        self._by_engine: dict[tuple[str, str], str] = {}
+        self._cancelled: set[str] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_poll = 0.0
+        self._next_beat = 0.0
+        self._next_reconcile = 0.0
+        self.error: BaseException | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Orchestrator:
+        with self.db.transaction() as tx:
+            store.register_orchestrator(tx, self.id, socket.gethostname(), os.getpid(), self.serving)
+        self._thread = threading.Thread(target=self._main, name="adhere-orchestrator", daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._queue.put(("wake",))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self.wake()
+        if self._thread:
+            self._thread.join(timeout)
+        self.notifier.close(timeout=5)
+        self.dispatcher.close()
+        try:
+            with self.db.transaction() as tx:
+                store.unregister_orchestrator(tx, self.id)
+        except errors.StoreError:
+            log.warning("could not unregister orchestrator %s", self.id)
+
+    @property
+    def busy(self) -> bool:
+        """True while this process follows runs it started or adopted."""
+        return bool(self._mine)
+
+    def _main(self) -> None:
+        try:
+            self._reconcile()
+            while not self._stop.is_set():
+                self._iterate()
+        except BaseException as exc:  # surfaced to the CLI, which exits non-zero
+            log.exception("orchestrator loop failed")
+            self.error = exc
+
+    def _iterate(self) -> None:
+        items = self._drain(self._sleep_time())
+        exits = [(item[1], item[2]) for item in items if item[0] == "exit"]
+        if exits:
+            self._complete(exits)
+        now = time.time()
+        self._due(now)
+        if now >= self._next_poll or items:
+            periodic = now >= self._next_poll
+            if periodic:
+                self._next_poll = now + self.settings.poll_interval
+                self._periodic(now)
+            self._schedule()
+            self._launch()
+
+    def _sleep_time(self) -> float:
+        wait = self._next_poll - time.time()
+        due = self.watchdog.next_due()
+        if due is not None:
+            wait = min(wait, due - time.time())
+        return max(0.0, wait)
+
+    def _drain(self, timeout: float) -> list[tuple[str, ...]]:
+        items = []
+        try:
+            items.append(self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait())
+        except queue.Empty:
+            return items
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    # --- scheduling and launching ---------------------------------------------------------
+    def _schedule(self) -> None:
+        while True:
+            with self.db.transaction() as tx:
+                result = self.scheduler.run_pass(tx, self.scope)
+            for row in result.created:
+                self._mine[row["id"]] = (row["command"], None)
+            if result.events == 0:
+                return
+
+    def _launch(self) -> None:
+        """Start owned STARTING runs, claiming unowned ones while slots are free."""
+        self._claim()
+        pending = [rid for rid, (_, erid) in self._mine.items() if erid is None]
+        if not pending:
+            return
+        with self.db.read() as conn:
+            rows = store.job_runs_where(conn, models.job_runs.c.id.in_(pending))
+        started: list[tuple[dict[str, Any], str]] = []
+        failed: list[tuple[dict[str, Any], str]] = []
+        for row in rows:
+            if row["state"] != _J.STARTING.value or row["engine_run_id"]:
+                continue
+            try:
+                erid = self.dispatcher.submit(row)
+            except errors.EngineError as exc:
+                failed.append((row, exc.message))
+                continue
+            self._mine[row["id"]] = (row["command"], erid)
+            self._by_engine[(row["command"], erid)] = row["id"]
+            started.append((row, erid))
+        stamp = store.now()
+        notices: list[dict[str, Any]] = []
+        with self.db.transaction() as tx:
+            for row, erid in started:
+                options = row.get("options") or {}
+                timeout_at = stamp + _seconds(row.get("timeout"))
+                delay = options.get("notify_delay_after")
+                notify_at = stamp + _seconds(delay) if delay else None
+                if store.set_job_run_state(tx, row["id"], _J.RUNNING, expect=[_J.STARTING.value], stamp=stamp,
+                                           started_on=stamp, engine_run_id=erid, timeout_at=timeout_at,
+                                           notify_at=notify_at, state_detail=None):
+                    self.watchdog.add(timeout_at, wd.TIMEOUT, row["id"])
+                    self.watchdog.add(notify_at, wd.NOTIFY, row["id"])
+                else:  # stopped while starting: keep the engine id so the stop can land
+                    store.update_job_run(tx, row["id"], engine_run_id=erid, started_on=stamp)
+                    self._cancel(row["id"])
+            for row, message in failed:
+                store.set_job_run_state(tx, row["id"], _J.RUNNING, expect=[_J.STARTING.value], started_on=stamp)
+                self._finish(tx, {**row, "state": _J.RUNNING.value, "started_on": stamp}, _J.FAILED, message, notices)
+        for row, _ in failed:
+            self._forget(row["id"], row["command"])
+        self._publish(notices)
+
+    def _claim(self) -> None:
+        t = models.job_runs
+        with self.db.read() as conn:
+            clauses = [t.c.state == _J.STARTING.value, t.c.owner.is_(None)]
+            if self.scope:
+                clauses.append(t.c.workflow_run_id == self.scope)
+            candidates = conn.execute(sa.select(t.c.id, t.c.command).where(*clauses).order_by(t.c.created_on)
+                                      .limit(100)).all()
+        if not candidates:
+            return
+        with self.db.transaction() as tx:
+            for run_id, command in candidates:
+                if not self.dispatcher.reserve(command):
+                    continue
+                claimed = tx.execute(sa.update(t).where(t.c.id == run_id, t.c.owner.is_(None),
+                                                        t.c.state == _J.STARTING.value)
+                                     .values(owner=self.id)).rowcount
+                if claimed:
+                    self._mine[run_id] = (command, None)
+                else:
+                    self.dispatcher.release(command)
+
+    # --- completion -----------------------------------------------------------------------
+    def _complete(self, exits: Iterable[tuple[str, str]]) -> None:
+        ended = []
+        for command, erid in exits:
+            run_id = self._by_engine.get((command, erid))
+            if run_id is None:
+                continue
+            status = self.dispatcher.poll(command, erid)
+            if status.state in JOB_RUN_TERMINAL:
+                ended.append((run_id, command, status))
+        if not ended:
+            return
+        notices: list[dict[str, Any]] = []
+        with self.db.transaction() as tx:
+            for run_id, _command, status in ended:
+                row = store.get_job_run(tx, run_id)
+                if row is not None and row["state"] not in _TERMINAL_VALUES:
+                    self._finish(tx, row, status.state, status.error_message, notices)
+        for run_id, command, _ in ended:
+            self._forget(run_id, command)
+        self._publish(notices)
+
+    def _finish(self, tx: store.Tx, row: Mapping[str, Any], state: JobRunState, message: str | None,
+                notices: list[dict[str, Any]]) -> None:
+        retry = job_run.complete(tx, row, state, error_message=message)
+        final = store.get_job_run(tx, row["id"])
+        if final and JobRunState(final["state"]) in _STATE_CHANGE:
+            event = events.job_state_change(final["job_name"], final["id"], final["state"],
+                                            final.get("error_message") or _default_message(final), time=store.now())
+            notices.append(self._record(tx, event, final))
+        if retry and retry.get("not_before") and retry["state"] == _J.WAITING.value:
+            self.watchdog.add(retry["not_before"], wd.RETRY, retry["id"])
+        job_run.promote_waiting(tx, row["job_name"])
+
+    def _forget(self, run_id: str, command: str) -> None:
+        entry = self._mine.pop(run_id, None)
+        if entry is not None:
+            self.dispatcher.release(command)
+            if entry[1]:
+                self._by_engine.pop((command, entry[1]), None)
+        self._cancelled.discard(run_id)
+
+    # --- deadlines ------------------------------------------------------------------------
+    def _due(self, now: float) -> None:
+        due = list(self.watchdog.pop_due(now))
+        if not due:
+            return
+        notices: list[dict[str, Any]] = []
+        to_cancel = []
+        with self.db.transaction() as tx:
+            for kind, run_id in due:
+                row = store.get_job_run(tx, run_id)
+                if row is None or row["state"] in _TERMINAL_VALUES:
+                    continue
+                if kind == wd.TIMEOUT and row["state"] in (_J.RUNNING.value, _J.STARTING.value):
+                    store.update_job_run(tx, run_id, stop_reason=_J.TIMEOUT.value)
+                    to_cancel.append(run_id)
+                elif kind == wd.NOTIFY:
+                    notices.extend(self._delay_notice(tx, row))
+                elif kind == wd.RETRY and row["state"] == _J.WAITING.value:
+                    store.set_job_run_state(tx, run_id, _J.STARTING, expect=[_J.WAITING.value], state_detail=None)
+        for run_id in to_cancel:
+            self._cancel(run_id)
+        self._publish(notices)
+
+    def _delay_notice(self, tx: store.Tx, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One "Glue Job Run Status" event per status a late run is seen in."""
+        state = row["state"]
+        if state not in (_J.STARTING.value, _J.RUNNING.value, _J.STOPPING.value) or state in row["notified_states"]:
+            return []
+        delay = (row.get("options") or {}).get("notify_delay_after") or 0
+        started = row.get("started_on") or row["created_on"]
+        event = events.job_run_status(row["job_name"], row["id"], state, started_on=started,
+                                      notify_delay_after=delay, time=store.now())
+        store.update_job_run(tx, row["id"], notified_states=[*row["notified_states"], state])
+        return [self._record(tx, event, row)]
+
+    def _cancel(self, run_id: str) -> None:
+        entry = self._mine.get(run_id)
+        if entry is None or entry[1] is None or run_id in self._cancelled:
+            return
+        self._cancelled.add(run_id)
+        self.dispatcher.cancel(entry[0], entry[1])
+
+    # --- periodic work ----------------------------------------------------------------------
+    def _periodic(self, now: float) -> None:
+        if now >= self._next_beat:
+            self._next_beat = now + HEARTBEAT_EVERY
+            with self.db.transaction() as tx:
+                store.heartbeat(tx, self.id)
+        if now >= self._next_reconcile:
+            self._next_reconcile = now + DEAD_AFTER / 3
+            self._reconcile()
+        t = models.job_runs
+        with self.db.read() as conn:
+            stopping = store.job_runs_where(conn, t.c.state == _J.STOPPING.value, t.c.owner == self.id)
+            mine_starting_stopped = [r for r in stopping if not r["engine_run_id"]]
+            due_retries = conn.execute(sa.select(t.c.id).where(
+                t.c.state == _J.WAITING.value, t.c.not_before.is_not(None), t.c.not_before <= store.now()
+            )).scalars().all()
+        for row in stopping:
+            self._cancel(row["id"])
+        if mine_starting_stopped or due_retries:
+            notices: list[dict[str, Any]] = []
+            with self.db.transaction() as tx:
+                for row in mine_starting_stopped:
+                    self._finish(tx, row, _J.STOPPED, None, notices)
+                    self._forget(row["id"], row["command"])
+                for run_id in due_retries:
+                    store.set_job_run_state(tx, run_id, _J.STARTING, expect=[_J.WAITING.value], state_detail=None)
+            self._publish(notices)
+
+    def _reconcile(self) -> None:
+        """Adopt runs whose orchestrator died; finish those whose process is gone."""
+        t = models.job_runs
+        with self.db.transaction() as tx:
+            live = []
+            for orch in store.list_orchestrators(tx):
+                if orch["id"] != self.id and _dead(orch):
+                    store.unregister_orchestrator(tx, orch["id"])
+                else:
+                    live.append(orch["id"])
+            active = [s.value for s in _J if s.value not in _TERMINAL_VALUES]
+            clauses = [t.c.state.in_(active), t.c.owner.is_not(None), t.c.owner.not_in(live)]
+            if self.scope:
+                clauses.append(t.c.workflow_run_id == self.scope)
+            orphans = store.job_runs_where(tx, *clauses)
+            notices: list[dict[str, Any]] = []
+            for row in orphans:
+                if not row["engine_run_id"]:
+                    if row["state"] == _J.STARTING.value:  # never confirmed started: queue it again
+                        store.update_job_run(tx, row["id"], owner=None)
+                    else:
+                        self._finish(tx, row, _J.FAILED, "the orchestrator was lost while starting this run",
+                                     notices)
+                    continue
+                store.update_job_run(tx, row["id"], owner=self.id)
+                command = row["command"]
+                self.dispatcher.reserve(command)
+                self._mine[row["id"]] = (command, row["engine_run_id"])
+                self._by_engine[(command, row["engine_run_id"])] = row["id"]
+                self.watchdog.add(row["timeout_at"], wd.TIMEOUT, row["id"])
+                self.watchdog.add(row["notify_at"], wd.NOTIFY, row["id"])
+                self._queue.put(("exit", command, row["engine_run_id"]))  # poll once now
+                if row["stop_reason"] or row["state"] == _J.STOPPING.value:
+                    self._cancel(row["id"])
+        self._publish(notices)
+
+    # --- notifications ------------------------------------------------------------------
+    def _record(self, tx: store.Tx, event: dict[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+        store.insert_notification(
+            tx, id=event["id"], detail_type=event["detail-type"], job_name=row["job_name"], job_run_id=row["id"],
+            state=event["detail"].get("state"), time=store.now(), event=event, deliveries={},
+        )
+        return event
+
+    def _publish(self, notices: Iterable[dict[str, Any]]) -> None:
+        for event in notices:
+            self.notifier.publish(event)
+
+    def _delivered(self, event_id: str, sink: str, ok: bool, error: str | None) -> None:
+        try:
+            with self.db.transaction() as tx:
+                store.update_notification_delivery(tx, event_id, sink, {"ok": ok, "error": error})
+        except errors.StoreError:
+            log.warning("could not record delivery of %s to %s", event_id, sink)
+
+
+_TERMINAL_VALUES = frozenset(s.value for s in JOB_RUN_TERMINAL)
+
+
+def _seconds(value: float | None) -> Any:
+    import datetime as dt
+
+    return dt.timedelta(seconds=float(value or job_run.DEFAULT_TIMEOUT))
+
+
+def _default_message(row: Mapping[str, Any]) -> str:
+    return f"Job run {row['state'].lower()}"
+
+
+def _dead(orch: Mapping[str, Any]) -> bool:
+    if orch["host"] == socket.gethostname():
+        try:
+            os.kill(orch["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return (store.now() - orch["heartbeat_on"]).total_seconds() > DEAD_AFTER
+    return (store.now() - orch["heartbeat_on"]).total_seconds() > DEAD_AFTER
+
+
+def run_until(orchestrator: Orchestrator, done: Callable[[], bool], tick: Callable[[], None] | None = None,
+              interval: float = 0.1) -> None:
+    """Block until ``done()`` and the orchestrator follows no run, calling ``tick`` meanwhile."""
+    while True:
+        if orchestrator.error is not None:
+            raise errors.InternalServiceException(f"orchestrator failed: {orchestrator.error}")
+        if tick:
+            tick()
+        if done() and not orchestrator.busy:
+            return
+        time.sleep(interval)

@@ -1,0 +1,205 @@
+"""The scheduler: consumes outbox events and fires triggers, each at most once per workflow run.
+
+One pass is one transaction: claim events, evaluate the triggers that watch the nodes those
+events concern, record firings (the unique key makes a second firing a no-op), create the
+job runs of their actions, mark the events processed, and complete runs with nothing left
+to do. A crash anywhere in a pass rolls all of it back, so nothing fires twice and no
+completion is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from orchestrator import definitions, job_run, models, predicates, store
+from orchestrator.states import JOB_RUN_ACTIVE, JOB_RUN_TERMINAL, TriggerType, WorkflowRunStatus
+
+WORKFLOW_RUN_STARTED = "WORKFLOW_RUN_STARTED"
+WORKFLOW_RUN_STOPPING = "WORKFLOW_RUN_STOPPING"
+WORKFLOW_RUN_ENDED = "WORKFLOW_RUN_ENDED"
+_ACTIVE = [s.value for s in JOB_RUN_ACTIVE]
+_TERMINAL = frozenset(s.value for s in JOB_RUN_TERMINAL)
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The trigger graph a workflow run started with, indexed for evaluation (immutable, cacheable)."""
+
+    start: tuple[dict[str, Any], ...]
+    conditional: tuple[dict[str, Any], ...]
+    watchers: Mapping[tuple[str, str], tuple[str, ...]]
+    predicates: Mapping[str, definitions.Predicate]
+
+    @classmethod
+    def of(cls, triggers: Sequence[Mapping[str, Any]]) -> Snapshot:
+        start, conditional, preds = [], [], {}
+        watchers: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for trig in triggers:
+            if trig["Type"] == TriggerType.CONDITIONAL.value:
+                if trig.get("State") != "ACTIVATED":
+                    continue
+                pred = definitions.Predicate.model_validate(trig["Predicate"])
+                preds[trig["Name"]] = pred
+                conditional.append(dict(trig))
+                for node in predicates.watched_nodes(pred):
+                    watchers[node].append(trig["Name"])
+            else:
+                start.append(dict(trig))
+        return cls(tuple(start), tuple(conditional), {k: tuple(v) for k, v in watchers.items()}, preds)
+
+    def trigger(self, name: str) -> dict[str, Any]:
+        return next(t for t in self.conditional if t["Name"] == name)
+
+
+@dataclasses.dataclass
+class PassResult:
+    created: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    events: int = 0
+    ended_runs: list[str] = dataclasses.field(default_factory=list)
+
+
+class Scheduler:
+    """Evaluates triggers; the only writer of firings. ``reserve(command)`` asks the local
+    dispatcher for a process slot so a new run can be claimed in the same transaction."""
+
+    def __init__(self, owner: str, reserve: Callable[[str], bool] | None = None) -> None:
+        self.owner = owner
+        self.reserve = reserve or (lambda _command: False)
+        self._snapshots: dict[str, Snapshot] = {}
+
+    def run_pass(self, tx: store.Tx, scope: str | None = None) -> PassResult:
+        result = PassResult()
+        events = _claim(tx, scope)
+        if not events:
+            return result
+        result.events = len(events)
+        by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for event in events:
+            if event["workflow_run_id"]:
+                by_run[event["workflow_run_id"]].append(event)
+        store.mark_events_processed(tx, [e["id"] for e in events])
+        for run_id, run_events in by_run.items():
+            self._evaluate(tx, run_id, run_events, result)
+        return result
+
+    def _snapshot(self, run: Mapping[str, Any]) -> Snapshot:
+        snap = self._snapshots.get(run["id"])
+        if snap is None:
+            snap = self._snapshots[run["id"]] = Snapshot.of(run["triggers"])
+        return snap
+
+    def _evaluate(self, tx: store.Tx, run_id: str, events: Sequence[Mapping[str, Any]], result: PassResult) -> None:
+        run = store.get_workflow_run(tx, run_id, for_update=True)
+        if run is None:
+            return
+        status = WorkflowRunStatus(run["status"])
+        if status is WorkflowRunStatus.STOPPING:
+            stopped = not _has_active(tx, run_id) and store.set_workflow_run_status(
+                tx, run_id, WorkflowRunStatus.STOPPED, completed_on=store.now()
+            )
+            if stopped:
+                self._ended(tx, run_id, result)
+            return
+        if status is not WorkflowRunStatus.RUNNING:
+            return
+        snap = self._snapshot(run)
+        fired = False
+        candidates: set[str] = set()
+        for event in events:
+            if event["kind"] == WORKFLOW_RUN_STARTED:
+                for trig in snap.start:
+                    fired |= self._fire(tx, run, trig, [], result)
+            elif event["kind"] == job_run.COMPLETED:
+                candidates.update(snap.watchers.get(("job", event["payload"]["job_name"]), ()))
+        for name in sorted(candidates):
+            pred = snap.predicates[name]
+            latest = _latest(tx, run_id, predicates.watched_nodes(pred))
+            states = {node: (row["state"] if row and row["state"] in _TERMINAL else None) for node, row in latest.items()}
+            if predicates.evaluate(pred, states):
+                preds = [
+                    {"JobName": node[1], "RunId": row["id"]}
+                    for node, row in latest.items()
+                    if row and any(c.job_name == node[1] and c.state == row["state"] for c in pred.conditions)
+                ]
+                fired |= self._fire(tx, run, snap.trigger(name), preds, result)
+        idle = not fired and not _has_active(tx, run_id) and not _has_unprocessed(tx, run_id)
+        if idle and store.set_workflow_run_status(tx, run_id, WorkflowRunStatus.COMPLETED, completed_on=store.now()):
+            self._ended(tx, run_id, result)
+
+    def _fire(
+        self, tx: store.Tx, run: Mapping[str, Any], trig: Mapping[str, Any],
+        preds: Sequence[Mapping[str, str]], result: PassResult,
+    ) -> bool:
+        # The unique key (scope, trigger) makes a second firing in this run a no-op.
+        if not store.record_firing(tx, run["id"], trig["Name"]):
+            return False
+        for action in trig.get("AdhereActions") or []:
+            name = action.get("job_name")
+            if not name:
+                continue  # crawler actions arrive with the catalog
+            job_row = store.get_definition(tx, "job", name)
+            command = job_row["definition"]["spec"]["command"]["name"] if job_row else ""
+            overrides = {"timeout": action.get("timeout"),
+                         "notification_property": action.get("notification_property")}
+            owner = self.owner if job_row and self.reserve(command) else None
+            row = job_run.create(
+                tx, name, job_row, arguments=action.get("Arguments") or {}, direct=False,
+                trigger_name=trig["Name"], workflow_run=run, predecessor_runs=preds,
+                overrides=overrides, owner=owner,
+            )
+            if row.get("owner") == self.owner and row["state"] == "STARTING":
+                result.created.append(row)
+            elif owner:
+                self.release(command)
+        return True
+
+    def release(self, command: str) -> None:
+        """Give back a slot reserved for a run that did not start (overridden by the orchestrator)."""
+
+    def _ended(self, tx: store.Tx, run_id: str, result: PassResult) -> None:
+        self._snapshots.pop(run_id, None)
+        store.insert_event(tx, WORKFLOW_RUN_ENDED, workflow_run_id=run_id, processed=True)
+        result.ended_runs.append(run_id)
+
+
+def _claim(tx: store.Tx, scope: str | None) -> list[dict[str, Any]]:
+    t = models.events
+    query = sa.select(t).where(t.c.processed.is_(False)).order_by(t.c.id).limit(500)
+    if scope:
+        query = query.where(sa.or_(t.c.workflow_run_id == scope, t.c.job_run_id == scope))
+    if tx.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [dict(r) for r in tx.execute(query).mappings()]
+
+
+def _latest(tx: store.Tx, run_id: str, nodes: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any] | None]:
+    """The latest run of each watched node in this workflow run (retries supersede attempts)."""
+    nodes = list(nodes)
+    jobs = [name for kind, name in nodes if kind == "job"]
+    t = models.job_runs
+    rows = tx.execute(
+        sa.select(t.c.id, t.c.job_name, t.c.state, t.c.attempt, t.c.created_on)
+        .where(t.c.workflow_run_id == run_id, t.c.job_name.in_(jobs))
+        .order_by(t.c.created_on, t.c.attempt)
+    ).mappings()
+    latest: dict[tuple[str, str], dict[str, Any] | None] = dict.fromkeys(nodes)
+    for row in rows:
+        latest[("job", row["job_name"])] = dict(row)
+    return latest
+
+
+def _has_active(tx: store.Tx, run_id: str) -> bool:
+    t = models.job_runs
+    query = sa.select(t.c.id).where(t.c.workflow_run_id == run_id, t.c.state.in_(_ACTIVE)).limit(1)
+    return tx.execute(query).first() is not None
+
+
+def _has_unprocessed(tx: store.Tx, run_id: str) -> bool:
+    t = models.events
+    query = sa.select(t.c.id).where(t.c.workflow_run_id == run_id, t.c.processed.is_(False)).limit(1)
+    return tx.execute(query).first() is not None

@@ -1,0 +1,429 @@
+"""The store: the one place state lives (SQLAlchemy 2; SQLite by default, PostgreSQL in production).
+
+Store functions take the caller's transaction and never commit; ``orchestrator.service``
+owns transactions. State changes are conditional updates that check the row count, so
+the database, not the code path, enforces the transition table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import secrets
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from orchestrator import errors, models, states
+from orchestrator.settings import Settings
+
+HEAD_REVISION = "0001"
+Tx = sa.Connection
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_id(prefix: str) -> str:
+    """Glue-style ids: ``jr_``/``wr_`` + 64 hex characters."""
+    return f"{prefix}_{secrets.token_hex(32)}"
+
+
+class Store:
+    """An open database: an SQLAlchemy engine with the schema at head."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.url = engine.url.render_as_string(hide_password=False)
+        self.is_postgres = engine.dialect.name == "postgresql"
+        self._local = threading.local()
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        if not settings.db_url:
+            settings.home.mkdir(parents=True, exist_ok=True)
+        return cls.open_url(settings.database_url)
+
+    @classmethod
+    def open_url(cls, url: str) -> Store:
+        try:
+            engine = _create_engine(url)
+            store = cls(engine)
+            store.upgrade(only_if_needed=True)
+        except sa_exc.OperationalError as exc:
+            raise errors.StoreError(f"cannot open the store at {_safe(url)}: {exc.orig}") from exc
+        except sa_exc.ArgumentError as exc:
+            raise errors.StoreError(f"bad database URL {_safe(url)}: {exc}") from exc
+        except ModuleNotFoundError as exc:
+            hint = " (pip install 'adhere[postgres]')" if "psycopg" in str(exc) else ""
+            raise errors.StoreError(f"no driver for {_safe(url)}: {exc}{hint}") from exc
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def upgrade(self, only_if_needed: bool = False) -> bool:
+        """Bring the schema to head with alembic (the only way the schema changes)."""
+        if only_if_needed and self.revision() == HEAD_REVISION:
+            return False
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config(str(Path(__file__).resolve().parent.parent / "migrations" / "alembic.ini"))
+        with self._migration_lock(), self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242001)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        return True
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:":
+            yield
+            return
+        with open(f"{path}.migrate.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite, so writers queue instead of failing)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa_exc.OperationalError as exc:
+            raise errors.StoreError(f"store error: {exc.orig}") from exc
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self.engine.connect() as conn:
+            yield conn
+
+
+def _safe(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return url
+
+
+def _create_engine(url: str) -> sa.Engine:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process (not a power cut) at a fraction of FULL's cost.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+# --- definitions -------------------------------------------------------------------------
+
+_DEFINITION_TABLES = {
+    "job": models.jobs,
+    "crawler": models.crawlers,
+    "workflow": models.workflows,
+    "trigger": models.triggers,
+}
+
+
+def get_definition(tx: Tx, kind: str, name: str) -> dict[str, Any] | None:
+    table = _DEFINITION_TABLES[kind]
+    row = tx.execute(sa.select(table).where(table.c.name == name)).mappings().first()
+    return dict(row) if row else None
+
+
+def list_definitions(tx: Tx, kind: str, **where: Any) -> list[dict[str, Any]]:
+    table = _DEFINITION_TABLES[kind]
+    query = sa.select(table).order_by(table.c.name)
+    for column, value in where.items():
+        query = query.where(table.c[column] == value)
+    return [dict(r) for r in tx.execute(query).mappings()]
+
+
+def upsert_definition(tx: Tx, kind: str, name: str, values: Mapping[str, Any]) -> str:
+    """Create or replace a definition; returns "created", "updated" or "unchanged"."""
+    table = _DEFINITION_TABLES[kind]
+    current = get_definition(tx, kind, name)
+    stamp = now()
+    if current is None:
+        tx.execute(
+            sa.insert(table).values(name=name, created_on=stamp, last_modified_on=stamp, **values)
+        )
+        return "created"
+    if all(current.get(k) == v for k, v in values.items()):
+        return "unchanged"
+    tx.execute(
+        sa.update(table).where(table.c.name == name).values(last_modified_on=stamp, **values)
+    )
+    return "updated"
+
+
+def delete_definition(tx: Tx, kind: str, name: str) -> bool:
+    table = _DEFINITION_TABLES[kind]
+    return tx.execute(sa.delete(table).where(table.c.name == name)).rowcount > 0
+
+
+def lock_definition(tx: Tx, kind: str, name: str) -> None:
+    """Serialise admission decisions on one job/workflow across processes (PostgreSQL row lock)."""
+    if tx.dialect.name == "postgresql":
+        table = _DEFINITION_TABLES[kind]
+        tx.execute(sa.select(table.c.name).where(table.c.name == name).with_for_update())
+
+
+# --- workflow runs -----------------------------------------------------------------------
+
+
+def insert_workflow_run(tx: Tx, **values: Any) -> None:
+    tx.execute(sa.insert(models.workflow_runs).values(**values))
+
+
+def get_workflow_run(tx: Tx, run_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    t = models.workflow_runs
+    query = sa.select(t).where(t.c.id == run_id)
+    if for_update and tx.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = tx.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def list_workflow_runs(
+    tx: Tx, workflow_name: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    t = models.workflow_runs
+    query = sa.select(t).order_by(t.c.started_on.desc()).limit(limit)
+    if workflow_name:
+        query = query.where(t.c.workflow_name == workflow_name)
+    return [dict(r) for r in tx.execute(query).mappings()]
+
+
+def count_workflow_runs(tx: Tx, workflow_name: str, statuses: Iterable[str]) -> int:
+    t = models.workflow_runs
+    query = sa.select(sa.func.count()).where(
+        t.c.workflow_name == workflow_name, t.c.status.in_(list(statuses))
+    )
+    return int(tx.execute(query).scalar_one())
+
+
+def set_workflow_run_status(
+    tx: Tx, run_id: str, target: states.WorkflowRunStatus, **values: Any
+) -> bool:
+    t = models.workflow_runs
+    allowed = states.allowed_from(states.WORKFLOW_RUN_TRANSITIONS, target)
+    result = tx.execute(
+        sa.update(t)
+        .where(t.c.id == run_id, t.c.status.in_([s.value for s in allowed]))
+        .values(status=target.value, **values)
+    )
+    return result.rowcount == 1
+
+
+def update_workflow_run(tx: Tx, run_id: str, **values: Any) -> None:
+    t = models.workflow_runs
+    tx.execute(sa.update(t).where(t.c.id == run_id).values(**values))
+
+
+# --- job runs ----------------------------------------------------------------------------
+
+
+def insert_job_run(tx: Tx, **values: Any) -> None:
+    stamp = values.setdefault("created_on", now())
+    values.setdefault("last_modified_on", stamp)
+    for key, default in (
+        ("arguments", {}),
+        ("options", {}),
+        ("predecessor_runs", []),
+        ("notified_states", []),
+    ):
+        values.setdefault(key, default)
+    tx.execute(sa.insert(models.job_runs).values(**values))
+
+
+def get_job_run(tx: Tx, run_id: str) -> dict[str, Any] | None:
+    t = models.job_runs
+    row = tx.execute(sa.select(t).where(t.c.id == run_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def job_runs_where(
+    tx: Tx, *clauses: Any, order: Any = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    t = models.job_runs
+    query = sa.select(t).where(*clauses).order_by(order if order is not None else t.c.created_on)
+    if limit:
+        query = query.limit(limit)
+    return [dict(r) for r in tx.execute(query).mappings()]
+
+
+def count_active_job_runs(tx: Tx, job_name: str, states_: Iterable[str]) -> int:
+    t = models.job_runs
+    query = sa.select(sa.func.count()).where(t.c.job_name == job_name, t.c.state.in_(list(states_)))
+    return int(tx.execute(query).scalar_one())
+
+
+def set_job_run_state(
+    tx: Tx,
+    run_id: str,
+    target: states.JobRunState,
+    *,
+    expect: Sequence[str] | None = None,
+    **values: Any,
+) -> bool:
+    """Move a run to ``target`` if the transition table allows it from its current state."""
+    t = models.job_runs
+    allowed = expect or [s.value for s in states.allowed_from(states.JOB_RUN_TRANSITIONS, target)]
+    stamp = values.pop("stamp", None) or now()
+    result = tx.execute(
+        sa.update(t)
+        .where(t.c.id == run_id, t.c.state.in_(list(allowed)))
+        .values(state=target.value, last_modified_on=stamp, **values)
+    )
+    return result.rowcount == 1
+
+
+def update_job_run(tx: Tx, run_id: str, **values: Any) -> int:
+    t = models.job_runs
+    values.setdefault("last_modified_on", now())
+    return tx.execute(sa.update(t).where(t.c.id == run_id).values(**values)).rowcount
+
+
+# --- trigger firings, events, notifications ----------------------------------------------
+
+
+def record_firing(tx: Tx, scope: str, trigger_name: str) -> bool:
+    """Record that a trigger fired in a scope; False if it already had (the unique key decides)."""
+    insert = sqlite_insert if tx.dialect.name == "sqlite" else pg_insert
+    statement = insert(models.trigger_firings).values(scope=scope, trigger_name=trigger_name, fired_on=now())
+    return tx.execute(statement.on_conflict_do_nothing()).rowcount == 1
+
+
+def fired_triggers(tx: Tx, scope: str) -> set[str]:
+    t = models.trigger_firings
+    return set(tx.execute(sa.select(t.c.trigger_name).where(t.c.scope == scope)).scalars())
+
+
+def insert_event(
+    tx: Tx,
+    kind: str,
+    *,
+    workflow_run_id: str | None = None,
+    job_run_id: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+    processed: bool = False,
+) -> None:
+    tx.execute(
+        sa.insert(models.events).values(
+            kind=kind,
+            workflow_run_id=workflow_run_id,
+            job_run_id=job_run_id,
+            payload=dict(payload or {}),
+            created_on=now(),
+            processed=processed,
+        )
+    )
+
+
+def claim_events(tx: Tx, limit: int = 500) -> list[dict[str, Any]]:
+    """Unprocessed events, locked for this transaction (SKIP LOCKED lets several schedulers share)."""
+    t = models.events
+    query = sa.select(t).where(t.c.processed.is_(False)).order_by(t.c.id).limit(limit)
+    if tx.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [dict(r) for r in tx.execute(query).mappings()]
+
+
+def mark_events_processed(tx: Tx, ids: Sequence[int]) -> None:
+    if ids:
+        t = models.events
+        tx.execute(sa.update(t).where(t.c.id.in_(list(ids))).values(processed=True))
+
+
+def has_unprocessed_events(tx: Tx) -> bool:
+    t = models.events
+    return (
+        tx.execute(sa.select(t.c.id).where(t.c.processed.is_(False)).limit(1)).first() is not None
+    )
+
+
+def insert_notification(tx: Tx, **values: Any) -> None:
+    tx.execute(sa.insert(models.notifications).values(**values))
+
+
+def update_notification_delivery(
+    tx: Tx, notification_id: str, sink: str, result: Mapping[str, Any]
+) -> None:
+    t = models.notifications
+    row = tx.execute(sa.select(t.c.deliveries).where(t.c.id == notification_id)).first()
+    if row is None:
+        return
+    deliveries = dict(row[0] or {})
+    deliveries[sink] = dict(result)
+    tx.execute(sa.update(t).where(t.c.id == notification_id).values(deliveries=deliveries))
+
+
+def list_notifications(tx: Tx, limit: int = 100) -> list[dict[str, Any]]:
+    t = models.notifications
+    query = sa.select(t).order_by(t.c.time.desc()).limit(limit)
+    return [dict(r) for r in tx.execute(query).mappings()]
+
+
+# --- orchestrators -----------------------------------------------------------------------
+
+
+def register_orchestrator(tx: Tx, orchestrator_id: str, host: str, pid: int, serving: bool) -> None:
+    stamp = now()
+    tx.execute(
+        sa.insert(models.orchestrators).values(
+            id=orchestrator_id,
+            host=host,
+            pid=pid,
+            serving=serving,
+            started_on=stamp,
+            heartbeat_on=stamp,
+        )
+    )
+
+
+def heartbeat(tx: Tx, orchestrator_id: str) -> None:
+    t = models.orchestrators
+    tx.execute(sa.update(t).where(t.c.id == orchestrator_id).values(heartbeat_on=now()))
+
+
+def unregister_orchestrator(tx: Tx, orchestrator_id: str) -> None:
+    t = models.orchestrators
+    tx.execute(sa.delete(t).where(t.c.id == orchestrator_id))
+
+
+def list_orchestrators(tx: Tx) -> list[dict[str, Any]]:
+    return [dict(r) for r in tx.execute(sa.select(models.orchestrators)).mappings()]
