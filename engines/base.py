@@ -78,7 +78,7 @@ class Engine(abc.ABC):
         if self._listener is not None:
             self._listener(engine_run_id)
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Raise EngineNotInstalled/EngineError when this engine cannot run here (called at apply)."""
 
     @abc.abstractmethod
@@ -100,5 +100,5 @@ class Engine(abc.ABC):
     def metrics(self, engine_run_id: str) -> Mapping[str, float]:
         return {}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Release what the engine holds (clusters it owns stay until their idle timeout)."""

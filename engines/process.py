@@ -282,6 +282,10 @@ class LocalProcesses:
         with self._lock:
             for watched in self._by_fd.values():
                 os.close(watched.pidfd)
+                if watched.proc is not None:
+                    # Still our child: reap it quietly when it ends, so it neither lingers as a
+                    # zombie nor warns when collected. Its exit status comes from _boot.py.
+                    threading.Thread(target=watched.proc.wait, daemon=True).start()
             self._by_fd.clear()
             self._by_id.clear()
             if self._epoll is not None:

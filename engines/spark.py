@@ -114,6 +114,14 @@ def submit_argv(
     return [*argv, script, *request.argv()]
 
 
+def runs_warm(mode: str, connect_url: str | None, arguments: Mapping[str, str]) -> bool:
+    """Whether a run goes to Connect: to a remote URL always; to our own server unless the
+    job shapes the JVM (its --conf / --extra-* need a spark-submit of their own)."""
+    if connect_url:
+        return True
+    return mode == "connect" and not {_key(k) for k in arguments} & set(JVM_KEYS)
+
+
 def java_command(environ: Mapping[str, str]) -> str | None:
     """The java that spark-submit will run: ``$JAVA_HOME/bin/java``, else the one on PATH."""
     java_home = environ.get("JAVA_HOME")
@@ -205,6 +213,9 @@ class SparkEngine(base.Engine):
             raise errors.EngineNotInstalled(NOT_INSTALLED)
         return str(Path(spec.origin).parent)
 
+    def _spark_submit(self) -> str:
+        return str(Path(self._spark_home()) / "bin" / "spark-submit")
+
     def check(self) -> None:
         """PySpark installed, and (unless all runs go to a remote Connect URL) a fitting Java."""
         if self.mode not in ("submit", "connect"):
@@ -264,16 +275,11 @@ class SparkEngine(base.Engine):
         if not script.is_file():
             raise errors.EngineError(f"script not found: {script}")
         key = str(uuid.uuid4())
-        args = {_key(k) for k in request.arguments}
-        warm = self.mode == "connect" and (self.connect_url or not args & set(JVM_KEYS))
+        warm = runs_warm(self.mode, self.connect_url, request.arguments)
         tmp = self.home / "tmp" / key
         tmp.mkdir(parents=True, exist_ok=True)
-        spark_submit = str(Path(self._spark_home()) / "bin" / "spark-submit")
         if warm:
-            url = self.connect_url or self.server.ensure(
-                spark_submit, self.master, self._env(self.home / "tmp" / "connect", {}),
-                self.idle_timeout,
-            )  # fmt: skip
+            url = self.connect_url or self.start_connect_server()
             env = self._env(
                 tmp, {**request.env, "SPARK_REMOTE": spark_connect.with_session(url, key)}
             )
@@ -287,7 +293,7 @@ class SparkEngine(base.Engine):
                     *argv,
                 ]
         else:
-            argv = submit_argv(spark_submit, self.master, str(script), request, tmp)
+            argv = submit_argv(self._spark_submit(), self.master, str(script), request, tmp)
             env = self._env(tmp, request.env)
         try:
             proc_id = self._processes.spawn(
@@ -318,14 +324,24 @@ class SparkEngine(base.Engine):
                 run_dir = process.ProcessRunId.parse(proc_id).run_dir / "interrupt"
                 root = str(Path(__file__).resolve().parents[1])
                 env = self._env(self.home / "tmp" / key, {"PYTHONPATH": root})
-                argv = [sys.executable, "-m", "engines.spark_connect", "interrupt",
-                        spark_connect.with_session(url, key)]  # fmt: skip
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "engines.spark_connect",
+                    "interrupt",
+                    spark_connect.with_session(url, key),
+                ]
                 with contextlib.suppress(errors.EngineError):
                     self._processes.spawn(argv, run_dir=run_dir, env=env)
         self._processes.cancel(proc_id, grace)
 
     def logs(self, engine_run_id: str) -> Iterator[str]:
         return self._processes.logs(_parse(engine_run_id)[2])
+
+    def start_connect_server(self) -> str:
+        """The local Connect server's URL, starting it when none is up (e.g. to warm it early)."""
+        env = self._env(self.home / "tmp" / "connect", {})
+        return self.server.ensure(self._spark_submit(), self.master, env, self.idle_timeout)
 
     def stop_connect_server(self, grace: float = 10.0) -> None:
         """Stop the local Connect server now, instead of at its idle timeout."""

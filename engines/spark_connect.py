@@ -150,14 +150,32 @@ class ConnectServer:
             **env,
             "PYTHONPATH": os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")])),
         }
-        argv = [sys.executable, "-m", "engines.spark_connect", "serve", "--home", str(self.home),
-                "--port", str(port), "--idle", str(idle_timeout), "--",
-                *server_argv(spark_submit, master, port, local_dir)]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "engines.spark_connect",
+            "serve",
+            "--home",
+            str(self.home),
+            "--port",
+            str(port),
+            "--idle",
+            str(idle_timeout),
+            "--",
+            *server_argv(spark_submit, master, port, local_dir),
+        ]
         run_id = self._processes.spawn(argv, run_dir=self.run_dir, cwd=self.home, env=child_env)
         pid = process.ProcessRunId.parse(run_id).pid
         started = time.time()
-        state = {"run_id": run_id, "pid": pid, "pgid": pid, "port": port, "started_at": started,
-                 "last_used": started, "status": "starting"}  # fmt: skip
+        state = {
+            "run_id": run_id,
+            "pid": pid,
+            "pgid": pid,
+            "port": port,
+            "started_at": started,
+            "last_used": started,
+            "status": "starting",
+        }
         _write_json(self.state_file, state)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -219,8 +237,12 @@ def _serve(home: Path, port: int, idle: float, argv: Sequence[str]) -> int:
     url = f"sc://127.0.0.1:{port}"
     if jvm.poll() is None and not stop:
         # Health means a client session answers a query (it also warms the server up).
-        check = subprocess.run([sys.executable, "-m", "engines.spark_connect", "health", url],
-                               stdin=subprocess.DEVNULL, timeout=120, check=False)  # fmt: skip
+        check = subprocess.run(
+            [sys.executable, "-m", "engines.spark_connect", "health", url],
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+        )
         if check.returncode == 0:
             state = _read_json(state_file) or {}
             _write_json(state_file, {**state, "status": "ready", "jvm_pid": jvm.pid})

@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic.alias_generators import to_pascal
@@ -135,20 +136,30 @@ def _positive(value: float | None) -> float | None:
     return value
 
 
-Name = Annotated[str, AfterValidator(_check_name)]
-StrMap = Annotated[dict[str, str], BeforeValidator(_stringify_map)]
-VersionStr = Annotated[str, BeforeValidator(_stringify)]
 def _duration_text(seconds: float) -> str:
     return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
 
 
 # Dumped as "90s" so that model_validate(model_dump()) keeps the value (a bare number means minutes).
 _AsText = PlainSerializer(_duration_text, when_used="unless-none")
-Timeout = Annotated[
-    float | None, BeforeValidator(_minutes), AfterValidator(_timeout_limit), _AsText
+_NUMBER_OR_TEXT = {"type": ["number", "string"]}
+_DURATION_SCHEMA = WithJsonSchema(
+    {"anyOf": [_NUMBER_OR_TEXT, {"type": "null"}], "description": "Glue minutes, or '90s', '10m', '2h'"}
+)
+Name = Annotated[str, AfterValidator(_check_name)]
+StrMap = Annotated[
+    dict[str, str],
+    BeforeValidator(_stringify_map),
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}),
 ]
-Delay = Annotated[float | None, BeforeValidator(_minutes), AfterValidator(_positive), _AsText]
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+VersionStr = Annotated[str, BeforeValidator(_stringify), WithJsonSchema(_NUMBER_OR_TEXT)]
+Timeout = Annotated[
+    float | None, BeforeValidator(_minutes), AfterValidator(_timeout_limit), _AsText, _DURATION_SCHEMA
+]
+Delay = Annotated[
+    float | None, BeforeValidator(_minutes), AfterValidator(_positive), _AsText, _DURATION_SCHEMA
+]
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0), WithJsonSchema(_NUMBER_OR_TEXT)]
 
 
 class _Model(BaseModel):
@@ -364,7 +375,20 @@ class _Shorthand(_Model):
         validation_alias=AliasChoices("Workflow", "WorkflowName", "workflow", "workflow_name"),
         serialization_alias="Workflow",
     )
-    depends_on: Annotated[dict[str, str], BeforeValidator(_depends_on)] = {}
+    depends_on: Annotated[
+        dict[str, str],
+        BeforeValidator(_depends_on),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "object", "additionalProperties": {"type": "string"}},
+                    {"type": "array", "items": {"type": "string"}},
+                    {"type": "string"},
+                ],
+                "description": "job or crawler -> state to wait for (a name alone: SUCCEEDED)",
+            }
+        ),
+    ] = {}
     wait_for: Literal["AND", "ANY"] = "AND"
 
     @field_validator("wait_for", mode="before")

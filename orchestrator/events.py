@@ -6,6 +6,7 @@ same run state always yields the same event and the builders test without a cloc
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -127,25 +128,28 @@ def job_run_status(
 ) -> dict[str, Any]:
     """Glue Job Run Status: the delay notification for a run still going after NotifyDelayAfter.
 
-    ``notify_delay_after`` is in minutes, as Glue's API has it; a fraction is kept (definition
-    files accept seconds), a whole number is sent as an integer.
+    ``notify_delay_after`` is in seconds, as adhere stores it (definitions accept ``90s``); the
+    event shows Glue's whole minutes, rounded up as GetJobRun's NotificationProperty shows them.
     """
     run_state = _J(state)
     if run_state not in states.JOB_RUN_ACTIVE:
         raise ValueError(f"a delay notification is for a run still going, not one {run_state}")
     if notify_delay_after <= 0:
-        raise ValueError(f"notify_delay_after must be positive, not {notify_delay_after}")
-    minutes: float = notify_delay_after
-    if float(minutes).is_integer():
-        minutes = int(minutes)
+        raise ValueError(f"notify_delay_after must be positive seconds, not {notify_delay_after}")
+    minutes = math.ceil(notify_delay_after / 60)
+    seconds = _number(notify_delay_after)
+    waited = (
+        f"{minutes} minute{'s' if minutes != 1 else ''}"
+        if notify_delay_after % 60 == 0
+        else f"{seconds} seconds"
+    )
     detail = {
         "jobName": job_name,
         "severity": JOB_RUN_STATUS_SEVERITY,
         "notificationCondition": {"NotifyDelayAfter": minutes},
         "state": str(run_state),
         "jobRunId": job_run_id,
-        "message": message
-        or f"Job run has been {str(run_state).lower()} for more than {minutes} minutes",
+        "message": message or f"Job run has been {str(run_state).lower()} for more than {waited}",
         "startedOn": format_time_ms(started_on),
     }
     return envelope(

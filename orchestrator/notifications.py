@@ -204,10 +204,10 @@ class SnsSink(_AwsSink):
             if isinstance(v, str) and v
         }
         subject = str(event.get("detail-type"))[:100]
+        message = {"Message": body, "Subject": subject, "MessageAttributes": attributes}
         self._call(
-            "SNS Publish", "sns", self.topic_arn, "publish",
-            TopicArn=self.topic_arn, Message=body, Subject=subject, MessageAttributes=attributes,
-        )  # fmt: skip
+            "SNS Publish", "sns", self.topic_arn, "publish", TopicArn=self.topic_arn, **message
+        )
 
 
 # No redirect handler: urllib would turn a redirected POST into a GET and drop the event.
@@ -308,7 +308,7 @@ class Notifier:
         *,
         max_backlog: int = 10_000,
     ) -> None:
-        parsed = parse_sinks(list(sinks)) or parse_sinks([{"type": "log"}])
+        parsed = parse_sinks(sinks) or parse_sinks([{"type": "log"}])
         self._on_result = on_result
         self._max_backlog = max_backlog
         self._cond = threading.Condition()
@@ -420,6 +420,21 @@ class _Worker:
         self.name = sink.name or sink.type
         self.queue: collections.deque[tuple[dict[str, Any], str]] = collections.deque()
         self.notifier = notifier
+        self.errors: list[BaseException | None] = []  # errors of the delivery in progress
+        self.retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(sink.attempts),
+            # Exponential backoff plus jitter, so many runs failing at once do not retry in step.
+            wait=tenacity.wait_exponential(multiplier=sink.backoff, max=sink.max_backoff)
+            + tenacity.wait_random(0, sink.backoff),
+            retry=tenacity.retry_if_exception(
+                lambda e: isinstance(e, DeliveryError) and e.retryable
+            ),
+            before_sleep=lambda state: self.errors.append(
+                state.outcome and state.outcome.exception()
+            ),
+            sleep=self._sleep,
+            reraise=True,
+        )
         self.thread = threading.Thread(
             target=self._run, name=f"adhere-notify-{self.name}", daemon=True
         )
@@ -437,31 +452,15 @@ class _Worker:
             self.notifier._done(self, event_id, ok, error)
 
     def _deliver(self, event: dict[str, Any], body: str) -> tuple[bool, str | None]:
-        sink = self.sink
-        last: list[BaseException] = []
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(sink.attempts),
-            wait=tenacity.wait_exponential_jitter(
-                initial=sink.backoff, max=sink.max_backoff, jitter=sink.backoff
-            ),
-            retry=tenacity.retry_if_exception(
-                lambda e: isinstance(e, DeliveryError) and e.retryable
-            ),
-            before_sleep=lambda state: last.append(state.outcome.exception()),  # type: ignore[union-attr]
-            sleep=self._sleep,
-            reraise=True,
-        )
+        self.errors.clear()
         try:
-            retrying(self.sink.send, event, body)
+            self.retrying(self.sink.send, event, body)
             return True, None
         except _Aborted:
-            return (
-                False,
-                f"gave up when the notifier closed; last error: {last[-1] if last else '?'}",
-            )
+            return False, f"gave up when the notifier closed; last error: {self.errors[-1]}"
         except DeliveryError as exc:
-            tries = retrying.statistics.get("attempt_number", 1)
-            return False, f"{exc} (attempt {tries} of {sink.attempts})"
+            tries = self.retrying.statistics.get("attempt_number", 1)
+            return False, f"{exc} (attempt {tries} of {self.sink.attempts})"
         except Exception as exc:  # a bug or an unexpected library error: report, keep the thread
             logger.exception("sink %s failed on event %s", self.name, event.get("id"))
             return False, f"{type(exc).__name__}: {exc}"

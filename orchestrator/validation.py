@@ -261,11 +261,15 @@ def _salvage(model: type[pydantic.BaseModel], data: Any, exc: pydantic.Validatio
                 return None
             try:
                 target = functools.reduce(lambda node, key: node[key], parents, data)
-                if err["type"] == "missing":
-                    target[leaf] = copy.deepcopy(_PLACEHOLDERS[_ALIASES.get(str(leaf), leaf)])
+                alias = _ALIASES.get(str(leaf), leaf)
+                if err["type"] == "missing" and alias in _PLACEHOLDERS:
+                    target[leaf] = copy.deepcopy(_PLACEHOLDERS[alias])
+                elif err["type"] == "missing":  # drop the optional part that lacks it
+                    *grand, parent = parents
+                    del functools.reduce(lambda node, key: node[key], grand, data)[parent]
                 else:
                     del target[leaf]
-            except (KeyError, IndexError, TypeError):
+            except (KeyError, IndexError, TypeError, ValueError):
                 return None
         try:
             return model.model_validate(data)
@@ -310,9 +314,12 @@ def _build(raws: list[_Raw], problems: _Problems) -> d.Definitions:
     shorthand: list[tuple[str, Any, str]] = []
     explicit: list[tuple[d.Trigger, _At]] = []
     workflows: list[d.Workflow] = []
+    broken: set[str | None] = set()  # workflows with a trigger we could not read
     for raw in raws:
         model = _validate(raw, problems)
         if model is None:
+            if raw.kind == "Triggers" and isinstance(raw.data, Mapping):
+                broken.add(raw.data.get("WorkflowName", raw.data.get("workflow_name")))
             continue
         if raw.kind == "Jobs":
             command = model.command.model_copy(
@@ -332,7 +339,7 @@ def _build(raws: list[_Raw], problems: _Problems) -> d.Definitions:
     triggers = explicit + generated
     for trigger, at in triggers:
         _check_trigger(trigger, at, known, problems)
-    _check_workflows(triggers, names["Workflows"], known, problems)
+    _check_workflows(triggers, names["Workflows"], known, broken, problems)
     return d.Definitions(
         jobs=jobs, crawlers=crawlers, triggers=[t for t, _ in triggers], workflows=workflows
     )
@@ -548,9 +555,14 @@ def _check_workflows(
     triggers: list[tuple[d.Trigger, _At]],
     workflow_places: Mapping[str, str],
     known: _Known,
+    broken: set[str | None],
     problems: _Problems,
 ) -> None:
-    """One start trigger per workflow, conditions that can be met, no cycles."""
+    """One start trigger per workflow, conditions that can be met, no cycles.
+
+    The first two are skipped for a workflow with a trigger or action already reported as
+    unreadable: they would only echo that problem.
+    """
     groups: dict[str | None, list[tuple[d.Trigger, _At]]] = defaultdict(list)
     for trigger, at in triggers:
         groups[trigger.workflow_name].append((trigger, at))
@@ -567,12 +579,21 @@ def _check_workflows(
                         at(),
                         f"workflow '{wf}' can have only one start trigger ({_START_TYPES}); it has {listed}",
                     )
-            if not starts:
+            if wf not in broken and not starts:
                 problems.add(workflow_places[wf], f"has no start trigger ({_START_TYPES})")
-            _check_reachable(wf, items, known, problems)
+            if wf not in broken and all(_readable(a, known) for t, _ in items for a in t.actions):
+                _check_reachable(wf, items, known, problems)
         for cycle in graph.find_cycles(graph.workflow_graph([t for t, _ in items])):
             place = workflow_places[wf] if wf is not None else by_name[cycle[1]]()
             problems.add(place, "cycle: " + " -> ".join(cycle))
+
+
+def _readable(action: d.Action, known: _Known) -> bool:
+    if action.job_name and action.crawler_name:
+        return False
+    if action.job_name:
+        return action.job_name in known.jobs
+    return action.crawler_name in known.crawlers
 
 
 def _check_reachable(

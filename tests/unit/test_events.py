@@ -88,7 +88,7 @@ def test_account_region_and_time_zone() -> None:
 def test_job_run_status_is_the_delay_notification() -> None:
     started = T - timedelta(minutes=10, seconds=1)
     event = events.job_run_status(
-        "etl", "jr_1", "RUNNING", started_on=started, notify_delay_after=10, time=T, event_id="e"
+        "etl", "jr_1", "RUNNING", started_on=started, notify_delay_after=600, time=T, event_id="e"
     )
     assert list(event) == ENVELOPE_KEYS
     assert event["detail-type"] == "Glue Job Run Status"
@@ -111,11 +111,24 @@ def test_job_run_status_is_the_delay_notification() -> None:
     assert "10 minutes" in detail["message"]
 
 
-def test_job_run_status_keeps_fractional_minutes() -> None:
+@pytest.mark.parametrize(
+    ("seconds", "minutes", "waited"),
+    [
+        (60, 1, "1 minute"),
+        (90, 2, "90 seconds"),
+        (0.5, 1, "0.5 seconds"),
+        (7200, 120, "120 minutes"),
+    ],
+)
+def test_job_run_status_takes_seconds_and_shows_glue_minutes(
+    seconds: float, minutes: int, waited: str
+) -> None:
+    """adhere keeps seconds; Glue's NotifyDelayAfter is whole minutes, rounded up like GetJobRun."""
     event = events.job_run_status(
-        "etl", "jr_1", "STARTING", started_on=T, notify_delay_after=1.5, time=T
+        "etl", "jr_1", "STARTING", started_on=T, notify_delay_after=seconds, time=T
     )
-    assert event["detail"]["notificationCondition"] == {"NotifyDelayAfter": 1.5}
+    assert event["detail"]["notificationCondition"] == {"NotifyDelayAfter": minutes}
+    assert event["detail"]["message"] == f"Job run has been starting for more than {waited}"
 
 
 @pytest.mark.parametrize("state", sorted(states.JOB_RUN_TERMINAL))

@@ -81,7 +81,7 @@ def test_terminal_states_lead_nowhere(enum, table, expected, terminal) -> None:
 
 
 def test_active_is_the_complement_of_terminal() -> None:
-    assert states.JOB_RUN_ACTIVE | states.JOB_RUN_TERMINAL == set(JobRunState)
+    assert set(JobRunState) == states.JOB_RUN_ACTIVE | states.JOB_RUN_TERMINAL
     assert not states.JOB_RUN_ACTIVE & states.JOB_RUN_TERMINAL
 
 
