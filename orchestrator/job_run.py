@@ -149,10 +149,11 @@ def complete(
     *,
     error_message: str | None = None,
     stamp: dt.datetime | None = None,
-) -> dict[str, Any] | None:
-    """Record a run's end with its outbox event; start the retry it earns. Returns the retry row.
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Record a run's end with its outbox event; start the retry it earns.
 
-    Returns None without writing when the run was already terminal (another process won).
+    Returns (the ended run, its retry); the ended run is None when nothing was written
+    because the run was already terminal (another process won).
     """
     stamp = stamp or store.now()
     if run.get("stop_reason") == JobRunState.TIMEOUT.value and state in (JobRunState.STOPPED, JobRunState.FAILED):
@@ -170,7 +171,7 @@ def complete(
         "stamp": stamp,
     }
     if not store.set_job_run_state(tx, run["id"], state, **values):
-        return None
+        return None, None
     done = {**run, **values, "state": state.value}
     retry = None
     options = run.get("options") or {}
@@ -187,7 +188,7 @@ def complete(
                 not_before=stamp + dt.timedelta(seconds=delay) if delay else None,
             )
     _completion_event(tx, done, retry_id=retry["id"] if retry else None)
-    return retry
+    return done, retry
 
 
 def _workflow_ref(run: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -252,12 +253,12 @@ def promote_waiting(tx: store.Tx, job_name: str) -> list[str]:
     from orchestrator import models
 
     t = models.job_runs
-    job_row = store.get_definition(tx, "job", job_name)
-    if job_row is None:
-        return []
     waiting = store.job_runs_where(tx, t.c.job_name == job_name, t.c.state == JobRunState.WAITING.value,
                                    t.c.not_before.is_(None))
     if not waiting:
+        return []
+    job_row = store.get_definition(tx, "job", job_name)
+    if job_row is None:
         return []
     limit = job_spec(job_row).get("execution_property", {}).get("max_concurrent_runs", 1)
     free = limit - store.count_active_job_runs(tx, job_name, _OCCUPYING)

@@ -29,7 +29,8 @@ from orchestrator import errors
 logger = logging.getLogger("adhere.notifications")
 
 OnResult = Callable[[str, str, bool, str | None], None]
-"""``on_result(event_id, sink_name, ok, error)``, called from a worker thread after retries."""
+"""``on_result(event_id, sink_name, ok, error)``: from the sink's thread once retries are over,
+or from ``publish`` itself for an event dropped because the sink's backlog is full."""
 
 
 class DeliveryError(errors.AdhereError):

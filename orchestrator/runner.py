@@ -53,6 +53,9 @@ class Orchestrator:
         self._mine: dict[str, tuple[str, str | None]] = {}
         self._by_engine: dict[tuple[str, str], str] = {}
         self._cancelled: set[str] = set()
+        # STARTING runs this process owns and is about to start: id -> row.
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._to_cancel: list[str] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_poll = 0.0
@@ -91,7 +94,6 @@ class Orchestrator:
 
     def _main(self) -> None:
         try:
-            self._reconcile()
             while not self._stop.is_set():
                 self._iterate()
         except BaseException as exc:  # surfaced to the CLI, which exits non-zero
@@ -100,18 +102,53 @@ class Orchestrator:
 
     def _iterate(self) -> None:
         items = self._drain(self._sleep_time())
-        exits = [(item[1], item[2]) for item in items if item[0] == "exit"]
-        if exits:
-            self._complete(exits)
         now = time.time()
-        self._due(now)
-        if now >= self._next_poll or items:
-            periodic = now >= self._next_poll
+        periodic = now >= self._next_poll
+        due = list(self.watchdog.pop_due(now))
+        if not (items or periodic or due):
+            return
+        if periodic:
+            self._next_poll = now + self.settings.poll_interval
+        exits = [(item[1], item[2]) for item in items if item[0] == "exit"]
+        ended = self._ended(exits)
+        notices: list[dict[str, Any]] = []
+        self._to_cancel: list[str] = []
+        # One transaction for everything this wake-up learned: completions, deadlines,
+        # trigger firings and claims commit together (fewer commits on the hop's path).
+        with self.db.transaction() as tx:
+            for run_id, _command, status in ended:
+                row = store.get_job_run(tx, run_id)
+                if row is not None and row["state"] not in _TERMINAL_VALUES:
+                    self._finish(tx, row, status.state, status.error_message, notices)
+            if due:
+                self._due(tx, due, notices)
             if periodic:
-                self._next_poll = now + self.settings.poll_interval
-                self._periodic(now)
-            self._schedule()
-            self._launch()
+                self._periodic(tx, now, notices)
+            while True:
+                result = self.scheduler.run_pass(tx, self.scope)
+                for row in result.created:
+                    self._pending[row["id"]] = row
+                if not result.more:
+                    break
+            self._claim(tx)
+        for run_id, command, _ in ended:
+            self._forget(run_id, command)
+        for run_id in self._to_cancel:
+            self._cancel(run_id)
+        self._publish(notices)
+        self._launch()
+
+    def _ended(self, exits: Iterable[tuple[str, str]]) -> list[tuple[str, str, Any]]:
+        """The exited runs whose engine reports a terminal status (no store access)."""
+        ended = []
+        for command, erid in exits:
+            run_id = self._by_engine.get((command, erid))
+            if run_id is None:
+                continue
+            status = self.dispatcher.poll(command, erid)
+            if status.state in JOB_RUN_TERMINAL:
+                ended.append((run_id, command, status))
+        return ended
 
     def _sleep_time(self) -> float:
         wait = self._next_poll - time.time()
@@ -143,18 +180,13 @@ class Orchestrator:
                 return
 
     def _launch(self) -> None:
-        """Start owned STARTING runs, claiming unowned ones while slots are free."""
-        self._claim()
-        pending = [rid for rid, (_, erid) in self._mine.items() if erid is None]
-        if not pending:
+        """Start the STARTING runs this process owns; record them RUNNING with their deadlines."""
+        if not self._pending:
             return
-        with self.db.read() as conn:
-            rows = store.job_runs_where(conn, models.job_runs.c.id.in_(pending))
+        pending, self._pending = list(self._pending.values()), {}
         started: list[tuple[dict[str, Any], str]] = []
         failed: list[tuple[dict[str, Any], str]] = []
-        for row in rows:
-            if row["state"] != _J.STARTING.value or row["engine_run_id"]:
-                continue
+        for row in pending:
             try:
                 erid = self.dispatcher.submit(row)
             except errors.EngineError as exc:
@@ -178,7 +210,7 @@ class Orchestrator:
                     self.watchdog.add(notify_at, wd.NOTIFY, row["id"])
                 else:  # stopped while starting: keep the engine id so the stop can land
                     store.update_job_run(tx, row["id"], engine_run_id=erid, started_on=stamp)
-                    self._cancel(row["id"])
+                    self._queue.put(("cancel", row["id"]))
             for row, message in failed:
                 store.set_job_run_state(tx, row["id"], _J.RUNNING, expect=[_J.STARTING.value], started_on=stamp)
                 self._finish(tx, {**row, "state": _J.RUNNING.value, "started_on": stamp}, _J.FAILED, message, notices)
@@ -186,54 +218,28 @@ class Orchestrator:
             self._forget(row["id"], row["command"])
         self._publish(notices)
 
-    def _claim(self) -> None:
+    def _claim(self, tx: store.Tx) -> None:
+        """Take unowned STARTING runs (written by other processes, retries, promotions) while slots are free."""
         t = models.job_runs
-        with self.db.read() as conn:
-            clauses = [t.c.state == _J.STARTING.value, t.c.owner.is_(None)]
-            if self.scope:
-                clauses.append(t.c.workflow_run_id == self.scope)
-            candidates = conn.execute(sa.select(t.c.id, t.c.command).where(*clauses).order_by(t.c.created_on)
-                                      .limit(100)).all()
-        if not candidates:
-            return
-        with self.db.transaction() as tx:
-            for run_id, command in candidates:
-                if not self.dispatcher.reserve(command):
-                    continue
-                claimed = tx.execute(sa.update(t).where(t.c.id == run_id, t.c.owner.is_(None),
-                                                        t.c.state == _J.STARTING.value)
-                                     .values(owner=self.id)).rowcount
-                if claimed:
-                    self._mine[run_id] = (command, None)
-                else:
-                    self.dispatcher.release(command)
+        clauses = [t.c.state == _J.STARTING.value, t.c.owner.is_(None)]
+        if self.scope:
+            clauses.append(t.c.workflow_run_id == self.scope)
+        for row in store.job_runs_where(tx, *clauses, limit=100):
+            if not self.dispatcher.reserve(row["command"]):
+                continue
+            claimed = tx.execute(sa.update(t).where(t.c.id == row["id"], t.c.owner.is_(None),
+                                                    t.c.state == _J.STARTING.value)
+                                 .values(owner=self.id)).rowcount
+            if claimed:
+                self._mine[row["id"]] = (row["command"], None)
+                self._pending[row["id"]] = {**row, "owner": self.id}
+            else:
+                self.dispatcher.release(row["command"])
 
     # --- completion -----------------------------------------------------------------------
-    def _complete(self, exits: Iterable[tuple[str, str]]) -> None:
-        ended = []
-        for command, erid in exits:
-            run_id = self._by_engine.get((command, erid))
-            if run_id is None:
-                continue
-            status = self.dispatcher.poll(command, erid)
-            if status.state in JOB_RUN_TERMINAL:
-                ended.append((run_id, command, status))
-        if not ended:
-            return
-        notices: list[dict[str, Any]] = []
-        with self.db.transaction() as tx:
-            for run_id, _command, status in ended:
-                row = store.get_job_run(tx, run_id)
-                if row is not None and row["state"] not in _TERMINAL_VALUES:
-                    self._finish(tx, row, status.state, status.error_message, notices)
-        for run_id, command, _ in ended:
-            self._forget(run_id, command)
-        self._publish(notices)
-
     def _finish(self, tx: store.Tx, row: Mapping[str, Any], state: JobRunState, message: str | None,
                 notices: list[dict[str, Any]]) -> None:
-        retry = job_run.complete(tx, row, state, error_message=message)
-        final = store.get_job_run(tx, row["id"])
+        final, retry = job_run.complete(tx, row, state, error_message=message)
         if final and JobRunState(final["state"]) in _STATE_CHANGE:
             event = events.job_state_change(final["job_name"], final["id"], final["state"],
                                             final.get("error_message") or _default_message(final), time=store.now())
@@ -251,27 +257,18 @@ class Orchestrator:
         self._cancelled.discard(run_id)
 
     # --- deadlines ------------------------------------------------------------------------
-    def _due(self, now: float) -> None:
-        due = list(self.watchdog.pop_due(now))
-        if not due:
-            return
-        notices: list[dict[str, Any]] = []
-        to_cancel = []
-        with self.db.transaction() as tx:
-            for kind, run_id in due:
-                row = store.get_job_run(tx, run_id)
-                if row is None or row["state"] in _TERMINAL_VALUES:
-                    continue
-                if kind == wd.TIMEOUT and row["state"] in (_J.RUNNING.value, _J.STARTING.value):
-                    store.update_job_run(tx, run_id, stop_reason=_J.TIMEOUT.value)
-                    to_cancel.append(run_id)
-                elif kind == wd.NOTIFY:
-                    notices.extend(self._delay_notice(tx, row))
-                elif kind == wd.RETRY and row["state"] == _J.WAITING.value:
-                    store.set_job_run_state(tx, run_id, _J.STARTING, expect=[_J.WAITING.value], state_detail=None)
-        for run_id in to_cancel:
-            self._cancel(run_id)
-        self._publish(notices)
+    def _due(self, tx: store.Tx, due: Iterable[tuple[str, str]], notices: list[dict[str, Any]]) -> None:
+        for kind, run_id in due:
+            row = store.get_job_run(tx, run_id)
+            if row is None or row["state"] in _TERMINAL_VALUES:
+                continue
+            if kind == wd.TIMEOUT and row["state"] in (_J.RUNNING.value, _J.STARTING.value):
+                store.update_job_run(tx, run_id, stop_reason=_J.TIMEOUT.value)
+                self._to_cancel.append(run_id)
+            elif kind == wd.NOTIFY:
+                notices.extend(self._delay_notice(tx, row))
+            elif kind == wd.RETRY and row["state"] == _J.WAITING.value:
+                store.set_job_run_state(tx, run_id, _J.STARTING, expect=[_J.WAITING.value], state_detail=None)
 
     def _delay_notice(self, tx: store.Tx, row: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One "Glue Job Run Status" event per status a late run is seen in."""
@@ -293,68 +290,61 @@ class Orchestrator:
         self.dispatcher.cancel(entry[0], entry[1])
 
     # --- periodic work ----------------------------------------------------------------------
-    def _periodic(self, now: float) -> None:
+    def _periodic(self, tx: store.Tx, now: float, notices: list[dict[str, Any]]) -> None:
         if now >= self._next_beat:
             self._next_beat = now + HEARTBEAT_EVERY
-            with self.db.transaction() as tx:
-                store.heartbeat(tx, self.id)
+            store.heartbeat(tx, self.id)
         if now >= self._next_reconcile:
             self._next_reconcile = now + DEAD_AFTER / 3
-            self._reconcile()
+            self._reconcile(tx, notices)
         t = models.job_runs
-        with self.db.read() as conn:
-            stopping = store.job_runs_where(conn, t.c.state == _J.STOPPING.value, t.c.owner == self.id)
-            mine_starting_stopped = [r for r in stopping if not r["engine_run_id"]]
-            due_retries = conn.execute(sa.select(t.c.id).where(
-                t.c.state == _J.WAITING.value, t.c.not_before.is_not(None), t.c.not_before <= store.now()
-            )).scalars().all()
-        for row in stopping:
-            self._cancel(row["id"])
-        if mine_starting_stopped or due_retries:
-            notices: list[dict[str, Any]] = []
-            with self.db.transaction() as tx:
-                for row in mine_starting_stopped:
-                    self._finish(tx, row, _J.STOPPED, None, notices)
-                    self._forget(row["id"], row["command"])
-                for run_id in due_retries:
-                    store.set_job_run_state(tx, run_id, _J.STARTING, expect=[_J.WAITING.value], state_detail=None)
-            self._publish(notices)
+        for row in store.job_runs_where(tx, t.c.state == _J.STOPPING.value, t.c.owner == self.id):
+            if row["engine_run_id"]:
+                self._to_cancel.append(row["id"])
+            else:  # stopped before it was started
+                self._finish(tx, row, _J.STOPPED, None, notices)
+                self._forget(row["id"], row["command"])
+        due_retries = tx.execute(sa.select(t.c.id).where(
+            t.c.state == _J.WAITING.value, t.c.not_before.is_not(None), t.c.not_before <= store.now()
+        )).scalars().all()
+        for run_id in due_retries:
+            store.set_job_run_state(tx, run_id, _J.STARTING, expect=[_J.WAITING.value], state_detail=None)
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, tx: store.Tx, notices: list[dict[str, Any]]) -> None:
         """Adopt runs whose orchestrator died; finish those whose process is gone."""
         t = models.job_runs
-        with self.db.transaction() as tx:
-            live = []
-            for orch in store.list_orchestrators(tx):
-                if orch["id"] != self.id and _dead(orch):
-                    store.unregister_orchestrator(tx, orch["id"])
+        live = []
+        for orch in store.list_orchestrators(tx):
+            if orch["id"] != self.id and _dead(orch):
+                store.unregister_orchestrator(tx, orch["id"])
+            else:
+                live.append(orch["id"])
+        active = [s.value for s in _J if s.value not in _TERMINAL_VALUES]
+        clauses = [t.c.state.in_(active), t.c.owner.is_not(None), t.c.owner.not_in(live)]
+        if self.scope:
+            clauses.append(t.c.workflow_run_id == self.scope)
+        orphans = store.job_runs_where(tx, *clauses)
+        for row in orphans:
+            if not row["engine_run_id"]:
+                # Reserved but not recorded as started: if the engine was never called (no run
+                # folder), queue it again; otherwise it may be running unseen, so fail it.
+                never_submitted = not (self.settings.logs_dir / row["id"]).exists()
+                if row["state"] == _J.STARTING.value and never_submitted:
+                    store.update_job_run(tx, row["id"], owner=None)
                 else:
-                    live.append(orch["id"])
-            active = [s.value for s in _J if s.value not in _TERMINAL_VALUES]
-            clauses = [t.c.state.in_(active), t.c.owner.is_not(None), t.c.owner.not_in(live)]
-            if self.scope:
-                clauses.append(t.c.workflow_run_id == self.scope)
-            orphans = store.job_runs_where(tx, *clauses)
-            notices: list[dict[str, Any]] = []
-            for row in orphans:
-                if not row["engine_run_id"]:
-                    if row["state"] == _J.STARTING.value:  # never confirmed started: queue it again
-                        store.update_job_run(tx, row["id"], owner=None)
-                    else:
-                        self._finish(tx, row, _J.FAILED, "the orchestrator was lost while starting this run",
-                                     notices)
-                    continue
-                store.update_job_run(tx, row["id"], owner=self.id)
-                command = row["command"]
-                self.dispatcher.reserve(command)
-                self._mine[row["id"]] = (command, row["engine_run_id"])
-                self._by_engine[(command, row["engine_run_id"])] = row["id"]
-                self.watchdog.add(row["timeout_at"], wd.TIMEOUT, row["id"])
-                self.watchdog.add(row["notify_at"], wd.NOTIFY, row["id"])
-                self._queue.put(("exit", command, row["engine_run_id"]))  # poll once now
-                if row["stop_reason"] or row["state"] == _J.STOPPING.value:
-                    self._cancel(row["id"])
-        self._publish(notices)
+                    self._finish(tx, row, _J.FAILED, "the orchestrator was lost while starting this run",
+                                 notices)
+                continue
+            store.update_job_run(tx, row["id"], owner=self.id)
+            command = row["command"]
+            self.dispatcher.reserve(command)
+            self._mine[row["id"]] = (command, row["engine_run_id"])
+            self._by_engine[(command, row["engine_run_id"])] = row["id"]
+            self.watchdog.add(row["timeout_at"], wd.TIMEOUT, row["id"])
+            self.watchdog.add(row["notify_at"], wd.NOTIFY, row["id"])
+            self._queue.put(("exit", command, row["engine_run_id"]))  # poll once now
+            if row["stop_reason"] or row["state"] == _J.STOPPING.value:
+                self._to_cancel.append(row["id"])
 
     # --- notifications ------------------------------------------------------------------
     def _record(self, tx: store.Tx, event: dict[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:

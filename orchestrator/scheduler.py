@@ -60,6 +60,8 @@ class Snapshot:
 class PassResult:
     created: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     events: int = 0
+    # New events were written in this pass (runs that ended at once): run another pass.
+    more: bool = False
     ended_runs: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -87,14 +89,16 @@ class Scheduler:
             self._evaluate(tx, run_id, run_events, result)
         return result
 
-    def _snapshot(self, run: Mapping[str, Any]) -> Snapshot:
-        snap = self._snapshots.get(run["id"])
+    def _snapshot(self, tx: store.Tx, run_id: str) -> Snapshot:
+        snap = self._snapshots.get(run_id)
         if snap is None:
-            snap = self._snapshots[run["id"]] = Snapshot.of(run["triggers"])
+            t = models.workflow_runs
+            triggers = tx.execute(sa.select(t.c.triggers).where(t.c.id == run_id)).scalar_one()
+            snap = self._snapshots[run_id] = Snapshot.of(triggers)
         return snap
 
     def _evaluate(self, tx: store.Tx, run_id: str, events: Sequence[Mapping[str, Any]], result: PassResult) -> None:
-        run = store.get_workflow_run(tx, run_id, for_update=True)
+        run = _run_header(tx, run_id)
         if run is None:
             return
         status = WorkflowRunStatus(run["status"])
@@ -107,7 +111,7 @@ class Scheduler:
             return
         if status is not WorkflowRunStatus.RUNNING:
             return
-        snap = self._snapshot(run)
+        snap = self._snapshot(tx, run_id)
         fired = False
         candidates: set[str] = set()
         for event in events:
@@ -156,6 +160,7 @@ class Scheduler:
                 result.created.append(row)
             elif owner:
                 self.release(command)
+            result.more |= row["state"] in _TERMINAL
         return True
 
     def release(self, command: str) -> None:
@@ -165,6 +170,16 @@ class Scheduler:
         self._snapshots.pop(run_id, None)
         store.insert_event(tx, WORKFLOW_RUN_ENDED, workflow_run_id=run_id, processed=True)
         result.ended_runs.append(run_id)
+
+
+def _run_header(tx: store.Tx, run_id: str) -> dict[str, Any] | None:
+    """The run's id, name and status, locked against concurrent evaluation (not its snapshot)."""
+    t = models.workflow_runs
+    query = sa.select(t.c.id, t.c.workflow_name, t.c.status).where(t.c.id == run_id)
+    if tx.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = tx.execute(query).mappings().first()
+    return dict(row) if row else None
 
 
 def _claim(tx: store.Tx, scope: str | None) -> list[dict[str, Any]]:
