@@ -29,7 +29,8 @@ def print_json(data: Any, out: TextIO | None = None) -> None:
 
 
 def console() -> Console:
-    return Console(highlight=False)
+    # Piped output (CI logs, tests) gets wide lines instead of 80-column wrapping.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def styled(state: str | None) -> str:

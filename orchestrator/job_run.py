@@ -105,7 +105,7 @@ def create(
 
 def _options(spec: Mapping[str, Any], run_args: Mapping[str, str], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """What the run is started with, frozen at creation (a later UpdateJob does not change it)."""
-    timeout = overrides.get("timeout") or spec.get("timeout") or DEFAULT_TIMEOUT
+    timeout = _seconds(overrides.get("timeout") or spec.get("timeout")) or DEFAULT_TIMEOUT
     notification = overrides.get("notification_property") or spec.get("notification_property") or {}
     return {
         "script": spec["command"].get("script_location"),
@@ -114,7 +114,7 @@ def _options(spec: Mapping[str, Any], run_args: Mapping[str, str], overrides: Ma
             spec.get("default_arguments", {}), run_args, spec.get("non_overridable_arguments", {})
         ),
         "timeout": float(timeout),
-        "notify_delay_after": notification.get("notify_delay_after"),
+        "notify_delay_after": _seconds(notification.get("notify_delay_after")),
         "max_retries": int(spec.get("max_retries", 0)),
         "retry_policy": spec.get("retry_policy"),
         "worker_type": overrides.get("worker_type") or spec.get("worker_type"),
@@ -124,16 +124,25 @@ def _options(spec: Mapping[str, Any], run_args: Mapping[str, str], overrides: Ma
     }
 
 
+def _seconds(value: Any) -> float | None:
+    """Durations in a stored spec are text like "90s" (a bare number would read as minutes)."""
+    if value is None or value == "":
+        return None
+    return float(value) if isinstance(value, int | float) else definitions.parse_duration(value)
+
+
 def retry_delay(policy: Mapping[str, Any] | None, attempt: int, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry ``attempt`` (1-based), by tenacity's exponential strategy."""
-    if not policy or not policy.get("initial_delay"):
+    initial = _seconds((policy or {}).get("initial_delay")) or 0.0
+    if not initial:
         return 0.0
     import tenacity
 
     wait = tenacity.wait_exponential(
-        multiplier=policy["initial_delay"], exp_base=policy.get("multiplier", 2), max=policy.get("max_delay", 300)
+        multiplier=initial, exp_base=float(policy.get("multiplier", 2)),  # type: ignore[union-attr]
+        max=_seconds(policy.get("max_delay")) or 300.0,  # type: ignore[union-attr]
     )
-    jitter = policy.get("jitter", 0) or 0
+    jitter = _seconds(policy.get("jitter")) or 0.0  # type: ignore[union-attr]
 
     class _State:
         attempt_number = attempt

@@ -112,8 +112,12 @@ class Store:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
-        with self.engine.connect() as conn:
-            yield conn
+        """A read-only snapshot (a deferred transaction on SQLite: it takes no write lock)."""
+        try:
+            with self.engine.connect().execution_options(adhere_read_only=True) as conn:
+                yield conn
+        except sa_exc.OperationalError as exc:
+            raise errors.StoreError(f"store error: {exc.orig}") from exc
 
 
 def _safe(url: str) -> str:
@@ -142,7 +146,9 @@ def _create_engine(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the lock up front (no deadlock on upgrade); readers never block writers.
+            read_only = conn.get_execution_options().get("adhere_read_only", False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
