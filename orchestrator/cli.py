@@ -169,7 +169,8 @@ class App:
         def current() -> dict[str, Any]:
             return service.get_workflow_run(self.db, None, run_id)
 
-        run = self._drive(scope=run_id, done=lambda: current()["Status"] in _FINAL, view=current,
+        run = self._drive(scope=run_id, done=lambda: service.workflow_run_status(self.db, run_id) in _FINAL,
+                          view=current,
                           on_interrupt=lambda: service.stop_workflow_run(self.db, None, run_id))
         self.out({"Run": run}, lambda: None)
         if not self.args.json:
@@ -337,13 +338,21 @@ class _LiveView:
 
 def _parser() -> argparse.ArgumentParser:
     env = settings.ENV_PREFIX
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", default=None, help=f"SQLAlchemy URL of the store (env {env}DB_URL; default: SQLite in .adhere/)")
-    common.add_argument("--home", default=None, help=f"project folder for the store, logs and engines (env {env}HOME; default .adhere)")
-    common.add_argument("--json", action="store_true", help="print Glue's response shape as JSON")
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    def flags(top: bool) -> argparse.ArgumentParser:
+        # The subcommands repeat these flags without defaults: a default there would overwrite
+        # a value given before the command (`adhere --db URL jobs`).
+        unset: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
+        p = argparse.ArgumentParser(add_help=False)
+        p.add_argument("--db", **({"default": None} | unset), help=f"SQLAlchemy URL of the store (env {env}DB_URL; default: SQLite in .adhere/)")
+        p.add_argument("--home", **({"default": None} | unset), help=f"project folder for the store, logs and engines (env {env}HOME; default .adhere)")
+        p.add_argument("--json", action="store_true", **unset, help="print Glue's response shape as JSON")
+        p.add_argument("--debug", action="store_true", **unset, help="show tracebacks")
+        return p
+
+    common = flags(top=False)
     parser = argparse.ArgumentParser(prog="adhere", description="Glue-shaped workflows on Python shell, Ray and Spark.",
-                                     parents=[common])
+                                     parents=[flags(top=True)])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def cmd(name: str, handler: Callable[[App], int], help_: str) -> argparse.ArgumentParser:
@@ -387,8 +396,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_job_args(argv: Sequence[str]) -> list[str]:
+    """``--arg --day=1`` -> ``--arg=--day=1``: argparse would read ``--day=1`` as an unknown flag."""
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        value = next(tokens, None) if token == "--arg" else None
+        out.append(token if value is None else f"--arg={value}")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_join_job_args(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = App.__new__(App)
     try:

@@ -50,9 +50,10 @@ class Dispatcher:
         with self._lock:
             self._used[command] = max(0, self._used.get(command, 0) - 1)
 
-    def free(self, command: str) -> int:
+    def free_total(self) -> int:
+        """Slots free on the busiest engine's terms: an upper bound on runs worth claiming now."""
         with self._lock:
-            return self.settings.max_processes - self._used.get(command, 0)
+            return self.settings.max_processes * max(1, len(self._used)) - sum(self._used.values())
 
     def submit(self, run: Mapping[str, Any]) -> str:
         """Start ``run`` (its slot already reserved); returns the engine run id or raises EngineError."""

@@ -56,6 +56,8 @@ class Orchestrator:
         # STARTING runs this process owns and is about to start: id -> row.
         self._pending: dict[str, dict[str, Any]] = {}
         self._to_cancel: list[str] = []
+        # Whether unowned STARTING runs may exist (skips the claim query when surely not).
+        self._unowned = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_poll = 0.0
@@ -116,10 +118,11 @@ class Orchestrator:
         # One transaction for everything this wake-up learned: completions, deadlines,
         # trigger firings and claims commit together (fewer commits on the hop's path).
         with self.db.transaction() as tx:
-            for run_id, _command, status in ended:
+            for run_id, command, status in ended:
                 row = store.get_job_run(tx, run_id)
                 if row is not None and row["state"] not in _TERMINAL_VALUES:
                     self._finish(tx, row, status.state, status.error_message, notices)
+                self._forget(run_id, command)  # frees the slot for the firings and claims below
             if due:
                 self._due(tx, due, notices)
             if periodic:
@@ -128,11 +131,10 @@ class Orchestrator:
                 result = self.scheduler.run_pass(tx, self.scope)
                 for row in result.created:
                     self._pending[row["id"]] = row
+                self._unowned |= result.unowned
                 if not result.more:
                     break
             self._claim(tx)
-        for run_id, command, _ in ended:
-            self._forget(run_id, command)
         for run_id in self._to_cancel:
             self._cancel(run_id)
         self._publish(notices)
@@ -220,21 +222,23 @@ class Orchestrator:
 
     def _claim(self, tx: store.Tx) -> None:
         """Take unowned STARTING runs (written by other processes, retries, promotions) while slots are free."""
-        t = models.job_runs
-        clauses = [t.c.state == _J.STARTING.value, t.c.owner.is_(None)]
-        if self.scope:
-            clauses.append(t.c.workflow_run_id == self.scope)
-        for row in store.job_runs_where(tx, *clauses, limit=100):
+        free = self.dispatcher.free_total()
+        if free <= 0 or not self._unowned:
+            return
+        query = _UNOWNED_IN_SCOPE if self.scope else _UNOWNED
+        rows = tx.execute(query, {"_scope": self.scope, "_limit": free}).mappings().all()
+        for row in rows:
+            row = dict(row)
             if not self.dispatcher.reserve(row["command"]):
                 continue
-            claimed = tx.execute(sa.update(t).where(t.c.id == row["id"], t.c.owner.is_(None),
-                                                    t.c.state == _J.STARTING.value)
-                                 .values(owner=self.id)).rowcount
+            claimed = tx.execute(_CLAIM, {"_id": row["id"], "owner": self.id}).rowcount
             if claimed:
                 self._mine[row["id"]] = (row["command"], None)
                 self._pending[row["id"]] = {**row, "owner": self.id}
             else:
                 self.dispatcher.release(row["command"])
+        if len(rows) < free:
+            self._unowned = False  # none left until something writes more
 
     # --- completion -----------------------------------------------------------------------
     def _finish(self, tx: store.Tx, row: Mapping[str, Any], state: JobRunState, message: str | None,
@@ -246,7 +250,8 @@ class Orchestrator:
             notices.append(self._record(tx, event, final))
         if retry and retry.get("not_before") and retry["state"] == _J.WAITING.value:
             self.watchdog.add(retry["not_before"], wd.RETRY, retry["id"])
-        job_run.promote_waiting(tx, row["job_name"])
+        if (row.get("options") or {}).get("job_run_queuing_enabled"):
+            job_run.promote_waiting(tx, row["job_name"])  # otherwise the periodic sweep does it
 
     def _forget(self, run_id: str, command: str) -> None:
         entry = self._mine.pop(run_id, None)
@@ -304,11 +309,13 @@ class Orchestrator:
             else:  # stopped before it was started
                 self._finish(tx, row, _J.STOPPED, None, notices)
                 self._forget(row["id"], row["command"])
-        due_retries = tx.execute(sa.select(t.c.id).where(
-            t.c.state == _J.WAITING.value, t.c.not_before.is_not(None), t.c.not_before <= store.now()
-        )).scalars().all()
-        for run_id in due_retries:
-            store.set_job_run_state(tx, run_id, _J.STARTING, expect=[_J.WAITING.value], state_detail=None)
+        waiting = store.job_runs_where(tx, t.c.state == _J.WAITING.value)
+        for row in waiting:
+            if row["not_before"] is None:
+                job_run.promote_waiting(tx, row["job_name"])
+            elif row["not_before"] <= store.now():
+                store.set_job_run_state(tx, row["id"], _J.STARTING, expect=[_J.WAITING.value], state_detail=None)
+        self._unowned = True
 
     def _reconcile(self, tx: store.Tx, notices: list[dict[str, Any]]) -> None:
         """Adopt runs whose orchestrator died; finish those whose process is gone."""
@@ -367,6 +374,15 @@ class Orchestrator:
 
 
 _TERMINAL_VALUES = frozenset(s.value for s in JOB_RUN_TERMINAL)
+_jr = models.job_runs
+_UNOWNED = (
+    sa.select(_jr).where(_jr.c.state == _J.STARTING.value, _jr.c.owner.is_(None))
+    .order_by(_jr.c.created_on).limit(sa.bindparam("_limit"))
+)
+_UNOWNED_IN_SCOPE = _UNOWNED.where(_jr.c.workflow_run_id == sa.bindparam("_scope"))
+_CLAIM = sa.update(_jr).where(
+    _jr.c.id == sa.bindparam("_id"), _jr.c.owner.is_(None), _jr.c.state == _J.STARTING.value
+)
 
 
 def _seconds(value: float | None) -> Any:

@@ -62,6 +62,8 @@ class PassResult:
     events: int = 0
     # New events were written in this pass (runs that ended at once): run another pass.
     more: bool = False
+    # Runs were created that no process owns yet (no free slot here).
+    unowned: bool = False
     ended_runs: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -92,8 +94,7 @@ class Scheduler:
     def _snapshot(self, tx: store.Tx, run_id: str) -> Snapshot:
         snap = self._snapshots.get(run_id)
         if snap is None:
-            t = models.workflow_runs
-            triggers = tx.execute(sa.select(t.c.triggers).where(t.c.id == run_id)).scalar_one()
+            triggers = tx.execute(_RUN_TRIGGERS, {"_id": run_id}).scalar_one()
             snap = self._snapshots[run_id] = Snapshot.of(triggers)
         return snap
 
@@ -158,8 +159,10 @@ class Scheduler:
             )
             if row.get("owner") == self.owner and row["state"] == "STARTING":
                 result.created.append(row)
-            elif owner:
-                self.release(command)
+            else:
+                if owner:
+                    self.release(command)
+                result.unowned |= row["state"] == "STARTING"
             result.more |= row["state"] in _TERMINAL
         return True
 
@@ -172,49 +175,53 @@ class Scheduler:
         result.ended_runs.append(run_id)
 
 
+_wr = models.workflow_runs
+_jr = models.job_runs
+_ev = models.events
+_BP = sa.bindparam
+_RUN_HEADER = sa.select(_wr.c.id, _wr.c.workflow_name, _wr.c.status).where(_wr.c.id == _BP("_id"))
+_RUN_TRIGGERS = sa.select(_wr.c.triggers).where(_wr.c.id == _BP("_id"))
+_UNPROCESSED = sa.select(_ev).where(_ev.c.processed.is_(False)).order_by(_ev.c.id).limit(500)
+_UNPROCESSED_IN_SCOPE = _UNPROCESSED.where(
+    sa.or_(_ev.c.workflow_run_id == _BP("_scope"), _ev.c.job_run_id == _BP("_scope"))
+)
+_LATEST = (
+    sa.select(_jr.c.id, _jr.c.job_name, _jr.c.state, _jr.c.attempt, _jr.c.created_on)
+    .where(_jr.c.workflow_run_id == _BP("_run"), _jr.c.job_name.in_(_BP("_jobs", expanding=True)))
+    .order_by(_jr.c.created_on, _jr.c.attempt)
+)
+_ANY_ACTIVE = sa.select(_jr.c.id).where(_jr.c.workflow_run_id == _BP("_run"), _jr.c.state.in_(_ACTIVE)).limit(1)
+_ANY_UNPROCESSED = sa.select(_ev.c.id).where(_ev.c.workflow_run_id == _BP("_run"), _ev.c.processed.is_(False)).limit(1)
+_LOCKING = {id(q): q.with_for_update() for q in (_RUN_HEADER,)}
+
+
 def _run_header(tx: store.Tx, run_id: str) -> dict[str, Any] | None:
     """The run's id, name and status, locked against concurrent evaluation (not its snapshot)."""
-    t = models.workflow_runs
-    query = sa.select(t.c.id, t.c.workflow_name, t.c.status).where(t.c.id == run_id)
-    if tx.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = tx.execute(query).mappings().first()
+    query = _LOCKING[id(_RUN_HEADER)] if tx.dialect.name == "postgresql" else _RUN_HEADER
+    row = tx.execute(query, {"_id": run_id}).mappings().first()
     return dict(row) if row else None
 
 
 def _claim(tx: store.Tx, scope: str | None) -> list[dict[str, Any]]:
-    t = models.events
-    query = sa.select(t).where(t.c.processed.is_(False)).order_by(t.c.id).limit(500)
-    if scope:
-        query = query.where(sa.or_(t.c.workflow_run_id == scope, t.c.job_run_id == scope))
+    query = _UNPROCESSED_IN_SCOPE if scope else _UNPROCESSED
     if tx.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return [dict(r) for r in tx.execute(query).mappings()]
+    return [dict(r) for r in tx.execute(query, {"_scope": scope} if scope else {}).mappings()]
 
 
 def _latest(tx: store.Tx, run_id: str, nodes: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any] | None]:
     """The latest run of each watched node in this workflow run (retries supersede attempts)."""
     nodes = list(nodes)
     jobs = [name for kind, name in nodes if kind == "job"]
-    t = models.job_runs
-    rows = tx.execute(
-        sa.select(t.c.id, t.c.job_name, t.c.state, t.c.attempt, t.c.created_on)
-        .where(t.c.workflow_run_id == run_id, t.c.job_name.in_(jobs))
-        .order_by(t.c.created_on, t.c.attempt)
-    ).mappings()
     latest: dict[tuple[str, str], dict[str, Any] | None] = dict.fromkeys(nodes)
-    for row in rows:
+    for row in tx.execute(_LATEST, {"_run": run_id, "_jobs": jobs}).mappings():
         latest[("job", row["job_name"])] = dict(row)
     return latest
 
 
 def _has_active(tx: store.Tx, run_id: str) -> bool:
-    t = models.job_runs
-    query = sa.select(t.c.id).where(t.c.workflow_run_id == run_id, t.c.state.in_(_ACTIVE)).limit(1)
-    return tx.execute(query).first() is not None
+    return tx.execute(_ANY_ACTIVE, {"_run": run_id}).first() is not None
 
 
 def _has_unprocessed(tx: store.Tx, run_id: str) -> bool:
-    t = models.events
-    query = sa.select(t.c.id).where(t.c.workflow_run_id == run_id, t.c.processed.is_(False)).limit(1)
-    return tx.execute(query).first() is not None
+    return tx.execute(_ANY_UNPROCESSED, {"_run": run_id}).first() is not None

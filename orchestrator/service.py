@@ -170,6 +170,15 @@ def get_workflow_run(db: Store, name: str | None, run_id: str, include_graph: bo
     return _workflow_run_glue(db, run, include_graph=include_graph)
 
 
+def workflow_run_status(db: Store, run_id: str) -> str:
+    """The run's Status alone (what a follower polls)."""
+    with db.read() as conn:
+        run = store.get_workflow_run_status(conn, run_id)
+    if run is None:
+        raise errors.EntityNotFoundException(f"Workflow run {run_id} not found")
+    return run
+
+
 def get_workflow_runs(db: Store, name: str | None = None, include_graph: bool = False,
                       limit: int = 100) -> list[dict[str, Any]]:
     with db.read() as conn:

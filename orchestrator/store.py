@@ -154,6 +154,29 @@ def _create_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+# --- prebuilt statements -------------------------------------------------------------------
+# Hot paths execute statements built once with bind parameters: building a SQLAlchemy
+# statement per call costs several times what SQLite spends running it.
+
+_BP = sa.bindparam
+_jr = models.job_runs
+_ev = models.events
+_SELECT_JOB_RUN = sa.select(_jr).where(_jr.c.id == _BP("_id"))
+_UPDATE_JOB_RUN = sa.update(_jr).where(_jr.c.id == _BP("_id"))
+_SET_JOB_RUN_STATE = _UPDATE_JOB_RUN.where(_jr.c.state.in_(_BP("_allowed", expanding=True)))
+_COUNT_JOB_RUNS = sa.select(sa.func.count()).where(
+    _jr.c.job_name == _BP("_job"), _jr.c.state.in_(_BP("_states", expanding=True))
+)
+_INSERT_JOB_RUN = sa.insert(_jr)
+_INSERT_EVENT = sa.insert(_ev)
+_MARK_PROCESSED = sa.update(_ev).where(_ev.c.id.in_(_BP("_ids", expanding=True)))
+_INSERT_NOTIFICATION = sa.insert(models.notifications)
+_STATE_ALLOWED = {
+    target: [s.value for s in states.allowed_from(states.JOB_RUN_TRANSITIONS, target)]
+    for target in states.JobRunState
+}
+
+
 # --- definitions -------------------------------------------------------------------------
 
 _DEFINITION_TABLES = {
@@ -165,9 +188,14 @@ _DEFINITION_TABLES = {
 
 
 def get_definition(tx: Tx, kind: str, name: str) -> dict[str, Any] | None:
-    table = _DEFINITION_TABLES[kind]
-    row = tx.execute(sa.select(table).where(table.c.name == name)).mappings().first()
+    row = tx.execute(_SELECT_DEFINITION[kind], {"_name": name}).mappings().first()
     return dict(row) if row else None
+
+
+_SELECT_DEFINITION = {
+    kind: sa.select(table).where(table.c.name == _BP("_name"))
+    for kind, table in _DEFINITION_TABLES.items()
+}
 
 
 def list_definitions(tx: Tx, kind: str, **where: Any) -> list[dict[str, Any]]:
@@ -224,6 +252,11 @@ def get_workflow_run(tx: Tx, run_id: str, *, for_update: bool = False) -> dict[s
     return dict(row) if row else None
 
 
+def get_workflow_run_status(tx: Tx, run_id: str) -> str | None:
+    t = models.workflow_runs
+    return tx.execute(sa.select(t.c.status).where(t.c.id == run_id)).scalar()
+
+
 def list_workflow_runs(
     tx: Tx, workflow_name: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
@@ -273,12 +306,11 @@ def insert_job_run(tx: Tx, **values: Any) -> None:
         ("notified_states", []),
     ):
         values.setdefault(key, default)
-    tx.execute(sa.insert(models.job_runs).values(**values))
+    tx.execute(_INSERT_JOB_RUN, values)
 
 
 def get_job_run(tx: Tx, run_id: str) -> dict[str, Any] | None:
-    t = models.job_runs
-    row = tx.execute(sa.select(t).where(t.c.id == run_id)).mappings().first()
+    row = tx.execute(_SELECT_JOB_RUN, {"_id": run_id}).mappings().first()
     return dict(row) if row else None
 
 
@@ -293,9 +325,9 @@ def job_runs_where(
 
 
 def count_active_job_runs(tx: Tx, job_name: str, states_: Iterable[str]) -> int:
-    t = models.job_runs
-    query = sa.select(sa.func.count()).where(t.c.job_name == job_name, t.c.state.in_(list(states_)))
-    return int(tx.execute(query).scalar_one())
+    return int(
+        tx.execute(_COUNT_JOB_RUNS, {"_job": job_name, "_states": list(states_)}).scalar_one()
+    )
 
 
 def set_job_run_state(
@@ -307,21 +339,15 @@ def set_job_run_state(
     **values: Any,
 ) -> bool:
     """Move a run to ``target`` if the transition table allows it from its current state."""
-    t = models.job_runs
-    allowed = expect or [s.value for s in states.allowed_from(states.JOB_RUN_TRANSITIONS, target)]
-    stamp = values.pop("stamp", None) or now()
-    result = tx.execute(
-        sa.update(t)
-        .where(t.c.id == run_id, t.c.state.in_(list(allowed)))
-        .values(state=target.value, last_modified_on=stamp, **values)
-    )
-    return result.rowcount == 1
+    values["last_modified_on"] = values.pop("stamp", None) or now()
+    values["state"] = target.value
+    params = {"_id": run_id, "_allowed": list(expect or _STATE_ALLOWED[target]), **values}
+    return tx.execute(_SET_JOB_RUN_STATE, params).rowcount == 1
 
 
 def update_job_run(tx: Tx, run_id: str, **values: Any) -> int:
-    t = models.job_runs
     values.setdefault("last_modified_on", now())
-    return tx.execute(sa.update(t).where(t.c.id == run_id).values(**values)).rowcount
+    return tx.execute(_UPDATE_JOB_RUN, {"_id": run_id, **values}).rowcount
 
 
 # --- trigger firings, events, notifications ----------------------------------------------
@@ -329,9 +355,21 @@ def update_job_run(tx: Tx, run_id: str, **values: Any) -> int:
 
 def record_firing(tx: Tx, scope: str, trigger_name: str) -> bool:
     """Record that a trigger fired in a scope; False if it already had (the unique key decides)."""
-    insert = sqlite_insert if tx.dialect.name == "sqlite" else pg_insert
-    statement = insert(models.trigger_firings).values(scope=scope, trigger_name=trigger_name, fired_on=now())
-    return tx.execute(statement.on_conflict_do_nothing()).rowcount == 1
+    statement = _FIRING.get(tx.dialect.name)
+    if statement is None:
+        insert = sqlite_insert if tx.dialect.name == "sqlite" else pg_insert
+        # RETURNING, not rowcount: psycopg reports rowcount -1 for this INSERT, so on
+        # PostgreSQL every firing looked like a duplicate and no trigger ever fired.
+        statement = _FIRING[tx.dialect.name] = (
+            insert(models.trigger_firings)
+            .on_conflict_do_nothing()
+            .returning(models.trigger_firings.c.id)
+        )
+    params = {"scope": scope, "trigger_name": trigger_name, "fired_on": now()}
+    return tx.execute(statement, params).first() is not None
+
+
+_FIRING: dict[str, Any] = {}
 
 
 def fired_triggers(tx: Tx, scope: str) -> set[str]:
@@ -349,14 +387,15 @@ def insert_event(
     processed: bool = False,
 ) -> None:
     tx.execute(
-        sa.insert(models.events).values(
-            kind=kind,
-            workflow_run_id=workflow_run_id,
-            job_run_id=job_run_id,
-            payload=dict(payload or {}),
-            created_on=now(),
-            processed=processed,
-        )
+        _INSERT_EVENT,
+        {
+            "kind": kind,
+            "workflow_run_id": workflow_run_id,
+            "job_run_id": job_run_id,
+            "payload": dict(payload or {}),
+            "created_on": now(),
+            "processed": processed,
+        },
     )
 
 
@@ -371,8 +410,7 @@ def claim_events(tx: Tx, limit: int = 500) -> list[dict[str, Any]]:
 
 def mark_events_processed(tx: Tx, ids: Sequence[int]) -> None:
     if ids:
-        t = models.events
-        tx.execute(sa.update(t).where(t.c.id.in_(list(ids))).values(processed=True))
+        tx.execute(_MARK_PROCESSED, {"_ids": list(ids), "processed": True})
 
 
 def has_unprocessed_events(tx: Tx) -> bool:
@@ -383,7 +421,7 @@ def has_unprocessed_events(tx: Tx) -> bool:
 
 
 def insert_notification(tx: Tx, **values: Any) -> None:
-    tx.execute(sa.insert(models.notifications).values(**values))
+    tx.execute(_INSERT_NOTIFICATION, values)
 
 
 def update_notification_delivery(
