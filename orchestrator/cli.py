@@ -174,10 +174,24 @@ class App:
                           on_interrupt=lambda: service.stop_workflow_run(self.db, None, run_id))
         self.out({"Run": run}, lambda: None)
         if not self.args.json:
-            self.console.print(f"run {run_id} {display.styled(run['Status'])}")
+            self._summary(run)
         latest = [n[2] for n in display.run_nodes(run) if n[2]]
         ok = run["Status"] == WorkflowRunStatus.COMPLETED.value and all(s == "SUCCEEDED" for s in latest)
         return 0 if ok else 1
+
+    def _summary(self, run: dict[str, Any]) -> None:
+        """The run's end: status, where failed jobs' logs are, and the properties jobs published."""
+        self.console.print(f"run {run['WorkflowRunId']} {display.styled(run['Status'])}")
+        for node in run.get("Graph", {}).get("Nodes", []):
+            runs = node.get("JobDetails", {}).get("JobRuns", [])
+            if runs and runs[-1]["JobRunState"] != "SUCCEEDED":
+                self.console.print(f"  {node['Name']}: {display.styled(runs[-1]['JobRunState'])}"
+                                   f"  (adhere logs {runs[-1]['Id']})")
+        props = run.get("WorkflowRunProperties") or {}
+        if props:
+            self.console.print("run properties:")
+            for key, value in sorted(props.items()):
+                self.console.print(f"  {key} = {value}", soft_wrap=True)
 
     def start_job(self) -> int:
         job_run_id = service.start_job_run(

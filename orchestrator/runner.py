@@ -29,6 +29,7 @@ from orchestrator.states import JOB_RUN_TERMINAL, JobRunState
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 2.0
 DEAD_AFTER = 15.0
+SWEEP_EVERY = 5.0
 _J = JobRunState
 _STATE_CHANGE = (_J.SUCCEEDED, _J.FAILED, _J.TIMEOUT, _J.STOPPED)
 
@@ -63,6 +64,7 @@ class Orchestrator:
         self._next_poll = 0.0
         self._next_beat = 0.0
         self._next_reconcile = 0.0
+        self._next_sweep = time.time() + SWEEP_EVERY
         self.error: BaseException | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -112,7 +114,11 @@ class Orchestrator:
         if periodic:
             self._next_poll = now + self.settings.poll_interval
         exits = [(item[1], item[2]) for item in items if item[0] == "exit"]
-        ended = self._ended(exits)
+        if periodic and now >= self._next_sweep:
+            # A safety net under the engines' push notifications: poll every run we follow.
+            self._next_sweep = now + SWEEP_EVERY
+            exits += [(command, erid) for command, erid in self._mine.values() if erid]
+        ended = self._ended(set(exits))
         notices: list[dict[str, Any]] = []
         self._to_cancel: list[str] = []
         # One transaction for everything this wake-up learned: completions, deadlines,
@@ -135,10 +141,10 @@ class Orchestrator:
                 if not result.more:
                     break
             self._claim(tx)
-        for run_id in self._to_cancel:
+        for run_id in self._to_cancel + [item[1] for item in items if item[0] == "cancel"]:
             self._cancel(run_id)
+        self._launch()  # before publishing: the next job's start is the latency that matters
         self._publish(notices)
-        self._launch()
 
     def _ended(self, exits: Iterable[tuple[str, str]]) -> list[tuple[str, str, Any]]:
         """The exited runs whose engine reports a terminal status (no store access)."""

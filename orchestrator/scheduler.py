@@ -87,6 +87,11 @@ class Scheduler:
             if event["workflow_run_id"]:
                 by_run[event["workflow_run_id"]].append(event)
         store.mark_events_processed(tx, [e["id"] for e in events])
+        if tx.dialect.name == "postgresql":
+            # Lock every run first, in id order: a pass then never waits for a run while holding
+            # job rows (job_run.create locks them), so two schedulers cannot deadlock.
+            for run_id in sorted(by_run):
+                _run_header(tx, run_id)
         for run_id, run_events in by_run.items():
             self._evaluate(tx, run_id, run_events, result)
         return result
@@ -153,7 +158,7 @@ class Scheduler:
                          "notification_property": action.get("notification_property")}
             owner = self.owner if job_row and self.reserve(command) else None
             row = job_run.create(
-                tx, name, job_row, arguments=action.get("Arguments") or {}, direct=False,
+                tx, name, job_row, arguments=action.get("arguments") or {}, direct=False,
                 trigger_name=trig["Name"], workflow_run=run, predecessor_runs=preds,
                 overrides=overrides, owner=owner,
             )
