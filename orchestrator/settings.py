@@ -39,6 +39,12 @@ class Settings(pydantic.BaseModel):
     # Notification sinks (orchestrator.notifications), e.g. [{"type": "webhook", "url": ...}].
     notification_sinks: list[dict[str, Any]] = pydantic.Field(default_factory=list)
 
+    @pydantic.field_validator("home")
+    @classmethod
+    def _absolute(cls, home: Path) -> Path:
+        # Engines start jobs in other folders: a relative home would move with them.
+        return home.expanduser().absolute()
+
     @property
     def database_url(self) -> str:
         if self.db_url:

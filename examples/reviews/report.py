@@ -40,7 +40,25 @@ def _load(path: Path, workflow_run_id: str | None) -> dict[str, Any]:
     return data
 
 
-def render(summary: dict[str, Any], quality: dict[str, Any], run_id: str | None) -> str:
+def _run_properties(run_id: str | None) -> dict[str, str]:
+    # A nicety: the figures come from the files; the run properties only add context.
+    if not run_id:
+        return {}
+    try:
+        from orchestrator.runtime import get_run_properties
+
+        return get_run_properties()
+    except Exception as exc:  # no store reachable from here
+        print(f"(run properties not read: {exc})")
+        return {}
+
+
+def render(
+    summary: dict[str, Any],
+    quality: dict[str, Any],
+    run_id: str | None,
+    properties: dict[str, str] | None = None,
+) -> str:
     """The report as Markdown."""
     lines = [
         "# Amazon reviews: ratings per product category",
@@ -64,6 +82,9 @@ def render(summary: dict[str, Any], quality: dict[str, Any], run_id: str | None)
         f"- {'ok' if check['passed'] else 'FAILED'}: {check['name']} ({check['detail']})"
         for check in quality["checks"]
     ]
+    if properties:
+        lines += ["", "## Workflow run properties", ""]
+        lines += [f"- {key}: {value}" for key, value in sorted(properties.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -73,7 +94,9 @@ def main(argv: list[str]) -> None:
     run_id = args.get("WORKFLOW_RUN_ID")
     summary_path = output_root / "spark" / "summary.json"
     quality_path = output_root / "quality.json"
-    text = render(_load(summary_path, run_id), _load(quality_path, run_id), run_id)
+    summary = _load(summary_path, run_id)
+    quality = _load(quality_path, run_id)
+    text = render(summary, quality, run_id, _run_properties(run_id))
     report_path = output_root / "report.md"
     report_path.write_text(text)
     print(text)

@@ -6,10 +6,12 @@ module on 2,000 rows. Ray and Spark parts skip when missing, unless ADHERE_REQUI
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +27,8 @@ import yaml
 
 from orchestrator import definitions
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "reviews"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "reviews"
 ROWS = 2_000
 SEED = 11
 RUN_ID = "wr_" + "0" * 63 + "1"
@@ -71,6 +74,8 @@ def _env(**extra: str) -> dict[str, str]:
     """This environment without anything that would attach a script to another run or cluster."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ADHERE_", "RAY_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # The scripts import orchestrator.runtime: make it importable from this checkout.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
@@ -83,17 +88,47 @@ def _glue_argv(job: str, **args: str) -> list[str]:
     return argv
 
 
+def run(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run argv in its own process group; on timeout, end the group and fail with its output."""
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or _env(),
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            stdout, stderr = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+        pytest.fail(f"{argv[1]} ran over {timeout}s\n{stdout[-3000:]}\n{stderr[-5000:]}")
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
+
 def run_script(
     script: str, argv: list[str], env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(EXAMPLE / script), *argv],
-        capture_output=True,
-        text=True,
-        env=env or _env(),
-        timeout=timeout,
-        check=False,
-    )
+    return run([sys.executable, str(EXAMPLE / script), *argv], env=env, timeout=timeout)
+
+
+def _kill_processes_mentioning(text: str) -> None:
+    """End processes whose command line names ``text`` (this test's private Ray temp dir)."""
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            with contextlib.suppress(OSError):
+                os.kill(int(proc_dir.name), signal.SIGKILL)
 
 
 def _ok(proc: subprocess.CompletedProcess[str]) -> str:
@@ -134,7 +169,9 @@ def ray_done(generated: Paths) -> Iterator[Paths]:
     # local cluster instead of joining whichever `ray start` cluster runs on this host.
     ray_tmp = tempfile.mkdtemp(prefix="rv")  # short: Ray's socket paths must stay < 108 bytes
     try:
-        env = _env(RAY_TMPDIR=ray_tmp, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+        # A private cluster needs no token: this also keeps it off ~/.ray/auth_token, which
+        # other Ray users on this host may be rewriting.
+        env = _env(RAY_TMPDIR=ray_tmp, RAY_AUTH_MODE="disabled")
         argv = _glue_argv(
             "ray_transform",
             data_root=str(generated.data_root),
@@ -143,6 +180,8 @@ def ray_done(generated: Paths) -> Iterator[Paths]:
         _ok(run_script("ray_transform.py", argv, env=env, timeout=180))
         yield generated
     finally:
+        # The script's ray.shutdown() stops its cluster; this only matters if it was killed.
+        _kill_processes_mentioning(ray_tmp)
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
@@ -168,10 +207,7 @@ def spark_done(ray_done: Paths) -> Paths:
             str(EXAMPLE / "spark_aggregate.py"),
             *_glue_argv("spark_aggregate", output_root=str(ray_done.output_root)),
         ]
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, env=env, timeout=180, check=False
-        )
-        _ok(proc)
+        _ok(run(argv, env=env, timeout=180))
     finally:
         shutil.rmtree(local, ignore_errors=True)
     return ray_done
