@@ -88,15 +88,17 @@ def submit_argv(
     request: base.RunRequest,
     local_dir: Path,
 ) -> list[str]:
-    """spark-submit argv for a run: our defaults < the job's --conf < what cleanup needs."""
+    """spark-submit argv for a run: our defaults < the job's --conf < what cleanup needs.
+
+    Local dirs come from SPARK_LOCAL_DIRS (see _env), not spark.local.dir, which remote
+    executors would take as theirs.
+    """
     opts = submit_options(request.arguments)
     args = {_key(k): v for k, v in request.arguments.items()}
     conf = {"spark.ui.showConsoleProgress": "false", "spark.log.level": "WARN"}
     if args.get("--enable-spark-ui", "false").lower() != "true":
         conf["spark.ui.enabled"] = "false"  # no port 4040+ per run, and a faster start
     conf.update(opts.conf)
-    if master.startswith("local"):
-        conf.setdefault("spark.local.dir", str(local_dir))  # remote executors keep their own
     # The job's own -Djava.io.tmpdir, if any, comes later and wins.
     java_opts = f"-Djava.io.tmpdir={local_dir} {conf.get('spark.driver.extraJavaOptions', '')}"
     conf["spark.driver.extraJavaOptions"] = java_opts.strip()
@@ -110,8 +112,9 @@ def submit_argv(
     ):
         if value:
             argv += [flag, value]
-    # Glue hands the script every argument, ours included; its getResolvedOptions picks.
-    return [*argv, script, *request.argv()]
+    # The driver runs through _boot.py, which records its exit status for an orchestrator that
+    # is not spark-submit's parent. Glue hands the script every argument, ours included.
+    return [*argv, str(process.BOOT_SCRIPT), script, *request.argv()]
 
 
 def runs_warm(mode: str, connect_url: str | None, arguments: Mapping[str, str]) -> bool:
@@ -168,19 +171,33 @@ def python_error_line(stderr_text: str) -> str | None:
     return None
 
 
-def describe_failure(run_dir: Path, code: int) -> str:
-    """Failure message for a Spark run: the Python error, not Spark's last shutdown log line."""
-    if code >= 0:
-        try:
-            with open(run_dir / process.STDERR, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - _TAIL_BYTES))
-                line = python_error_line(f.read().decode(errors="replace"))
-        except FileNotFoundError:
-            line = None
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - _TAIL_BYTES))
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def describe_client_failure(run_dir: Path, code: int) -> str:
+    """A Connect client's failure: the Python error line (past Spark's JVM stack trace)."""
+    line = python_error_line(_tail(run_dir / process.STDERR)) if code >= 0 else None
+    return line[: process.MAX_ERROR_CHARS] if line else process.failure_message(run_dir, code)
+
+
+def describe_submit_failure(run_dir: Path, code: int) -> str:
+    """A spark-submit run's failure. Its PythonRunner merges the driver's stderr into stdout,
+    so the traceback is in stdout.log; stderr.log holds JVM logs, whose last line says nothing.
+    """
+    if code < 0:
+        return process.failure_message(run_dir, code)
+    for name in (process.STDOUT, process.STDERR):
+        line = python_error_line(_tail(run_dir / name))
         if line:
             return line[: process.MAX_ERROR_CHARS]
-    return process.failure_message(run_dir, code)
+    return f"exit code {code}"
 
 
 class SparkEngine(base.Engine):
@@ -202,8 +219,10 @@ class SparkEngine(base.Engine):
         self._ids: dict[str, str] = {}  # process run id -> our run id, for pushed exits
         self._early: set[str] = set()  # exits seen before submit() recorded the id
         self._checked = False
-        self._processes = process.LocalProcesses(self._on_exit, describe_failure)
-        self.server = spark_connect.ConnectServer(self.home, self._processes)
+        # One per mode, for the failure describers; the server and helpers go with clients.
+        self._submits = process.LocalProcesses(self._on_exit, describe_submit_failure)
+        self._clients = process.LocalProcesses(self._on_exit, describe_client_failure)
+        self.server = spark_connect.ConnectServer(self.home, self._clients)
 
     # -- setup ----------------------------------------------------------------------------
 
@@ -226,6 +245,7 @@ class SparkEngine(base.Engine):
                 if importlib.util.find_spec(module) is None:
                     raise errors.EngineNotInstalled(f"{NOT_INSTALLED} (no module {module!r})")
         if self.connect_url:
+            self._checked = True
             return
         version = importlib.metadata.version("pyspark")
         java = java_command(os.environ)
@@ -258,6 +278,9 @@ class SparkEngine(base.Engine):
             "PATH": os.pathsep.join(filter(None, [python_bin, os.environ.get("PATH")])),
             "SPARK_LOCAL_DIRS": str(tmp),
             "TMPDIR": str(tmp),
+            # Unbuffered: the driver's stdout and stderr share one pipe (see describe_submit_failure),
+            # and lines should reach the log as they are printed, in order.
+            "PYTHONUNBUFFERED": "1",
         }
         if self.master.startswith("local"):
             env["PYSPARK_PYTHON"] = sys.executable  # remote workers use their own Python
@@ -277,7 +300,6 @@ class SparkEngine(base.Engine):
         key = str(uuid.uuid4())
         warm = runs_warm(self.mode, self.connect_url, request.arguments)
         tmp = self.home / "tmp" / key
-        tmp.mkdir(parents=True, exist_ok=True)
         if warm:
             url = self.connect_url or self.start_connect_server()
             env = self._env(
@@ -295,10 +317,10 @@ class SparkEngine(base.Engine):
         else:
             argv = submit_argv(self._spark_submit(), self.master, str(script), request, tmp)
             env = self._env(tmp, request.env)
+        tmp.mkdir(parents=True, exist_ok=True)
         try:
-            proc_id = self._processes.spawn(
-                argv, run_dir=request.run_dir, cwd=script.parent, env=env
-            )
+            processes = self._clients if warm else self._submits
+            proc_id = processes.spawn(argv, run_dir=request.run_dir, cwd=script.parent, env=env)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -307,8 +329,8 @@ class SparkEngine(base.Engine):
         return run_id
 
     def poll(self, engine_run_id: str) -> base.EngineStatus:
-        _, key, proc_id = _parse(engine_run_id)
-        status = self._processes.poll(proc_id)  # adopts a live run started elsewhere
+        mode, key, proc_id = _parse(engine_run_id)
+        status = self._processes(mode).poll(proc_id)  # adopts a live run started elsewhere
         if status.state in states.JOB_RUN_TERMINAL:
             shutil.rmtree(self.home / "tmp" / key, ignore_errors=True)
         else:
@@ -318,7 +340,7 @@ class SparkEngine(base.Engine):
     def cancel(self, engine_run_id: str, grace: float = 5.0) -> None:
         """TERM the run's group (KILL after ``grace``); in warm mode also interrupt its session."""
         mode, key, proc_id = _parse(engine_run_id)
-        if mode == "connect" and self._processes.poll(proc_id).state is states.JobRunState.RUNNING:
+        if mode == "connect" and self._clients.poll(proc_id).state is states.JobRunState.RUNNING:
             url = self.connect_url or self.server.url()
             if url:  # a helper process: the orchestrator never loads grpc (fork safety, memory)
                 run_dir = process.ProcessRunId.parse(proc_id).run_dir / "interrupt"
@@ -332,11 +354,12 @@ class SparkEngine(base.Engine):
                     spark_connect.with_session(url, key),
                 ]
                 with contextlib.suppress(errors.EngineError):
-                    self._processes.spawn(argv, run_dir=run_dir, env=env)
-        self._processes.cancel(proc_id, grace)
+                    self._clients.spawn(argv, run_dir=run_dir, env=env)
+        self._processes(mode).cancel(proc_id, grace)
 
     def logs(self, engine_run_id: str) -> Iterator[str]:
-        return self._processes.logs(_parse(engine_run_id)[2])
+        mode, _, proc_id = _parse(engine_run_id)
+        return self._processes(mode).logs(proc_id)
 
     def start_connect_server(self) -> str:
         """The local Connect server's URL, starting it when none is up (e.g. to warm it early)."""
@@ -348,7 +371,11 @@ class SparkEngine(base.Engine):
         self.server.stop(grace)
 
     def close(self) -> None:
-        self._processes.close()
+        self._submits.close()
+        self._clients.close()
+
+    def _processes(self, mode: str) -> process.LocalProcesses:
+        return self._clients if mode == "connect" else self._submits
 
     # -- pushed exits ---------------------------------------------------------------------
 

@@ -53,7 +53,6 @@ def server_argv(spark_submit: str, master: str, port: int, local_dir: Path) -> l
         "spark.connect.grpc.binding.port": str(port),
         "spark.ui.enabled": "false",
         "spark.log.level": "WARN",
-        "spark.local.dir": str(local_dir),
         "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={local_dir}",
     }
     argv = [spark_submit, "--master", master, "--class", SERVER_CLASS, "--name", "adhere-connect"]
@@ -110,6 +109,20 @@ class ConnectServer:
         self.run_dir = home / "connect"
         self._processes = processes
 
+    def _reap_orphan(self) -> None:
+        """Kill a server JVM whose supervisor died (it would hold memory and a port forever)."""
+        state = _read_json(self.state_file) or {}
+        jvm_pid = state.get("jvm_pid")
+        if not jvm_pid:
+            return
+        try:
+            cmdline = Path(f"/proc/{jvm_pid}/cmdline").read_bytes()
+        except OSError:
+            return
+        if SERVER_CLASS.encode() in cmdline and str(self.home).encode() in cmdline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(jvm_pid, signal.SIGKILL)
+
     def state(self) -> dict[str, Any] | None:
         """connect.json when its supervisor is alive, else None."""
         state = _read_json(self.state_file)
@@ -137,6 +150,8 @@ class ConnectServer:
                 return f"sc://127.0.0.1:{state['port']}"
             if state:  # alive but not serving: a stuck start or a hung server
                 self._processes.cancel(state["run_id"], grace=2.0)
+            else:
+                self._reap_orphan()
             return self._start(spark_submit, master, env, idle_timeout)
 
     def _start(
@@ -237,7 +252,7 @@ def _serve(home: Path, port: int, idle: float, argv: Sequence[str]) -> int:
     url = f"sc://127.0.0.1:{port}"
     if jvm.poll() is None and not stop:
         # Health means a client session answers a query (it also warms the server up).
-        check = subprocess.run(
+        check = _run_quietly(
             [sys.executable, "-m", "engines.spark_connect", "health", url],
             stdin=subprocess.DEVNULL,
             timeout=120,
@@ -277,6 +292,14 @@ def _serve(home: Path, port: int, idle: float, argv: Sequence[str]) -> int:
         if state.get("pid") == os.getpid():
             state_file.unlink()
     return 0
+
+
+def _run_quietly(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    """subprocess.run, with a timeout as a failed run rather than an exception."""
+    try:
+        return subprocess.run(argv, **kwargs)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 1)
 
 
 def _lease_held(lease_file: Path) -> bool:

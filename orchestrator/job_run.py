@@ -44,7 +44,7 @@ def create(
     """Create a job run, applying Glue's admission rules; returns the new row.
 
     A direct start over ``MaxConcurrentRuns`` raises ConcurrentRunsExceededException; a
-    trigger start waits in WAITING with queuing enabled and is recorded FAILED otherwise. A
+    trigger start is recorded FAILED; with queuing enabled, either waits in WAITING. A
     trigger naming a deleted job records an ERROR run, as Glue does.
     """
     overrides = dict(overrides or {})
@@ -81,7 +81,7 @@ def create(
     limit = spec.get("execution_property", {}).get("max_concurrent_runs", 1)
     queuing = overrides.get("job_run_queuing_enabled", spec.get("job_run_queuing_enabled", False))
     if attempt == 0 and store.count_active_job_runs(tx, job_name, _OCCUPYING) >= limit:
-        if direct:
+        if direct and not queuing:  # with queuing, a direct start waits too (Glue's job-run-statuses)
             raise errors.ConcurrentRunsExceededException(
                 f"Concurrent runs exceeded for {job_name} (MaxConcurrentRuns {limit})"
             )

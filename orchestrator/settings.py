@@ -19,7 +19,7 @@ class Settings(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(frozen=True)
 
     # Project folder: the SQLite file, logs and engine state live under it.
-    home: Path = Path(".adhere")
+    home: Path = pydantic.Field(default=Path(".adhere"), validate_default=True)
     # SQLAlchemy URL; default is a SQLite file under ``home``.
     db_url: str | None = None
     # Most job processes running at once per engine (default: the number of cores).

@@ -40,6 +40,16 @@ TIMEOUT = {"pythonshell": 10.0, "glueray": 90.0, "glueetl": 120.0}
 MakeEngine = Callable[[], base.Engine]
 
 
+@pytest.fixture(scope="session")
+def ray_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One home, so one warm Ray head, for the session (test_ray_engine.py shares the path)."""
+    home = tmp_path_factory.getbasetemp() / "glueray"
+    yield home
+    from engines import ray_cluster
+
+    ray_cluster.LocalCluster(home).stop()  # by its recorded pids; a no-op when none runs
+
+
 @pytest.fixture(params=ENGINES)
 def make_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeEngine]:
     """Builds instances sharing one home, as an orchestrator and its restarted self would."""
@@ -59,9 +69,12 @@ def make_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Make
             raise
         pytest.skip(f"{command}: {exc}")
     made: list[base.Engine] = []
+    home = (
+        request.getfixturevalue("ray_home") if command == "glueray" else tmp_path / "home" / command
+    )
 
     def make() -> base.Engine:
-        engine = cls(tmp_path / "home" / command, OPTIONS[command])
+        engine = cls(home, OPTIONS[command])
         made.append(engine)
         return engine
 

@@ -77,6 +77,14 @@ def _processes_with(marker: str) -> list[str]:
     return [line for line in out.stdout.splitlines() if "pgrep" not in line]
 
 
+def _gone(marker: str, timeout: float = 20) -> list[str]:
+    """Processes whose command line holds ``marker``, after waiting up to ``timeout`` for none."""
+    deadline = time.monotonic() + timeout
+    while (left := _processes_with(marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
 # -- pure: argv building, version parsing, error lines -------------------------------------------
 
 
@@ -112,12 +120,12 @@ def test_submit_argv_maps_glue_arguments(tmp_path: Path) -> None:
         "/spark/bin/spark-submit", "local[2]", "/jobs/etl.py", request, tmp_path
     )
     script_at = argv.index("/jobs/etl.py")
-    head, tail = argv[:script_at], argv[script_at + 1 :]
+    head, tail = argv[: script_at - 1], argv[script_at + 1 :]
+    assert argv[script_at - 1] == str(process.BOOT_SCRIPT)  # records the exit status
     assert head[:3] == ["/spark/bin/spark-submit", "--master", "local[2]"]
     assert head[3:7] == ["--deploy-mode", "client", "--name", "etl"]
     confs = [head[i + 1] for i, a in enumerate(head) if a == "--conf"]
     assert "spark.sql.shuffle.partitions=4" in confs
-    assert f"spark.local.dir={tmp_path}" in confs
     assert f"spark.driver.extraJavaOptions=-Djava.io.tmpdir={tmp_path} -Dx=1" in confs
     assert "spark.ui.enabled=false" in confs
     assert head[head.index("--py-files") + 1] == "/lib/a.py,/lib/b.zip"
@@ -129,7 +137,6 @@ def test_submit_argv_maps_glue_arguments(tmp_path: Path) -> None:
 
     remote = spark.submit_argv("spark-submit", "spark://h:7077", "/j.py", request, tmp_path)
     assert remote[1:3] == ["--master", "spark://h:7077"]
-    assert not any(a.startswith("spark.local.dir=") for a in remote)  # executors keep theirs
     ui = base.RunRequest("jr", "j", "/j.py", arguments={"--enable-spark-ui": "true"})
     assert "spark.ui.enabled=false" not in spark.submit_argv("s", "yarn", "/j.py", ui, tmp_path)
 
@@ -276,10 +283,7 @@ def test_submit_cancel_leaves_no_jvm(submit_engine, tmp_path: Path) -> None:
     engine.cancel(run_id, grace=1.0)
     assert pushed.get(timeout=30) == run_id
     assert engine.poll(run_id).state is J.STOPPED
-    deadline = time.monotonic() + 5
-    while _processes_with(key) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _processes_with(key) == []
+    assert _gone(key, timeout=5) == []
     after = set(Path("/tmp").glob("spark-*")) | set(Path("/tmp").glob("blockmgr-*"))
     assert after <= before
 
@@ -297,7 +301,7 @@ def warm_home(needs_spark: None, tmp_path_factory: pytest.TempPathFactory) -> It
     yield home
     engine.stop_connect_server(grace=5)
     engine.close()
-    assert _processes_with(str(home)) == []  # supervisor and JVM are gone
+    assert _gone(str(home)) == []  # supervisor and JVM are gone
 
 
 @pytest.fixture
@@ -377,5 +381,5 @@ def test_idle_server_stops_itself(warm_home: Path) -> None:
         assert time.monotonic() < deadline, "the idle server is still up"
         time.sleep(0.5)
     assert not (warm_home / "connect.json").exists()
-    assert _processes_with(str(warm_home)) == []
+    assert _gone(str(warm_home)) == []
     engine.close()
