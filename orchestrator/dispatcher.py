@@ -24,7 +24,7 @@ class Dispatcher:
     def __init__(self, settings: Settings, db_url: str, on_exit: Callable[[str, str], None]) -> None:
         self.settings = settings
         self.db_url = db_url
-        self.registry = registry.Registry(settings.home)
+        self.registry = registry.Registry(settings.home, settings.engine_options())
         self._on_exit = on_exit
         self._lock = threading.Lock()
         self._used: dict[str, int] = {}

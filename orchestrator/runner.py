@@ -256,8 +256,9 @@ class Orchestrator:
             notices.append(self._record(tx, event, final))
         if retry and retry.get("not_before") and retry["state"] == _J.WAITING.value:
             self.watchdog.add(retry["not_before"], wd.RETRY, retry["id"])
+        self._unowned |= retry is not None
         if (row.get("options") or {}).get("job_run_queuing_enabled"):
-            job_run.promote_waiting(tx, row["job_name"])  # otherwise the periodic sweep does it
+            self._unowned |= bool(job_run.promote_waiting(tx, row["job_name"]))  # else the periodic sweep
 
     def _forget(self, run_id: str, command: str) -> None:
         entry = self._mine.pop(run_id, None)
@@ -280,6 +281,7 @@ class Orchestrator:
                 notices.extend(self._delay_notice(tx, row))
             elif kind == wd.RETRY and row["state"] == _J.WAITING.value:
                 store.set_job_run_state(tx, run_id, _J.STARTING, expect=[_J.WAITING.value], state_detail=None)
+                self._unowned = True
 
     def _delay_notice(self, tx: store.Tx, row: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One "Glue Job Run Status" event per status a late run is seen in."""

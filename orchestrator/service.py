@@ -63,13 +63,15 @@ def _check_engines(defs: definitions.Definitions, settings: Settings | None) -> 
     from engines import registry
 
     problems: list[errors.Problem] = []
-    home = (settings.home if settings else Path(".adhere")) / "engines"
+    settings = settings or Settings()
+    home = settings.home / "engines"
+    options = settings.engine_options()
     checked: dict[str, str | None] = {}
     for job in defs.jobs:
         command = job.command.name
         if command not in checked:
             try:
-                registry.engine_class(command)(home / command).check()
+                registry.engine_class(command)(home / command, options.get(command)).check()
                 checked[command] = None
             except errors.AdhereError as exc:
                 checked[command] = exc.message
@@ -345,7 +347,7 @@ def job_run_logs(db: Store, settings: Settings, run_id: str) -> Iterator[str]:
         return iter(())
     from engines import registry
 
-    return registry.Registry(settings.home).get(row["command"]).logs(row["engine_run_id"])
+    return registry.Registry(settings.home, settings.engine_options()).get(row["command"]).logs(row["engine_run_id"])
 
 
 def get_notifications(db: Store, limit: int = 100) -> list[dict[str, Any]]:

@@ -51,6 +51,16 @@ class Settings(pydantic.BaseModel):
             return self.db_url
         return f"sqlite:///{(self.home / 'adhere.db').resolve()}"
 
+    def engine_options(self) -> dict[str, dict[str, str]]:
+        """What each built-in engine is configured with (strings, as entry-point engines get them)."""
+        ray = {"ray_address": self.ray_address, "ray_idle_timeout": self.ray_idle_timeout}
+        spark = {"spark_master": self.spark_master, "spark_connect_url": self.spark_connect_url,
+                 "spark_mode": self.spark_mode}
+        return {
+            command: {k: str(v) for k, v in values.items() if v is not None}
+            for command, values in (("glueray", ray), ("glueetl", spark))
+        }
+
     @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
