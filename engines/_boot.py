@@ -9,7 +9,6 @@ source file is compiled and run here the way the interpreter runs ``python scrip
 runpy, imported only then, handles a folder or zip with ``__main__.py``.
 """
 
-from __future__ import annotations
 
 import os
 import sys
