@@ -91,7 +91,8 @@ class App:
         return 0
 
     def db_upgrade(self) -> int:
-        changed = self.db.upgrade()
+        self._db = store.Store.open(self.settings, upgrade=False)
+        changed = self.db.upgrade(only_if_needed=True)
         self.out({"Revision": self.db.revision()}, lambda: self.console.print(
             f"store at revision {self.db.revision()}" + (" (upgraded)" if changed else "")))
         return 0

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 2.0
 DEAD_AFTER = 15.0
 SWEEP_EVERY = 5.0
+ENGINE_RUN_ID_FILE = "engine_run_id"
 _J = JobRunState
 _STATE_CHANGE = (_J.SUCCEEDED, _J.FAILED, _J.TIMEOUT, _J.STOPPED)
 
@@ -197,6 +198,8 @@ class Orchestrator:
         for row in pending:
             try:
                 erid = self.dispatcher.submit(row)
+                # If this process dies before the RUNNING row commits, the next one adopts from here.
+                (self.dispatcher.run_dir(row["id"]) / ENGINE_RUN_ID_FILE).write_text(erid)
             except errors.EngineError as exc:
                 failed.append((row, exc.message))
                 continue
@@ -341,15 +344,25 @@ class Orchestrator:
         orphans = store.job_runs_where(tx, *clauses)
         for row in orphans:
             if not row["engine_run_id"]:
-                # Reserved but not recorded as started: if the engine was never called (no run
-                # folder), queue it again; otherwise it may be running unseen, so fail it.
-                never_submitted = not (self.settings.logs_dir / row["id"]).exists()
-                if row["state"] == _J.STARTING.value and never_submitted:
+                # Reserved but not recorded as started: adopt it if the engine accepted it (its id
+                # is in the run folder), queue it again if the engine was never called (no run
+                # folder), and fail it otherwise (it may have started, unseen).
+                run_dir = self.settings.logs_dir / row["id"]
+                recorded = run_dir / ENGINE_RUN_ID_FILE
+                if row["state"] in (_J.STARTING.value, _J.STOPPING.value) and recorded.exists():
+                    started = row["started_on"] or store.now()
+                    row = {**row, "engine_run_id": recorded.read_text().strip(), "started_on": started,
+                           "timeout_at": started + _seconds(row.get("timeout"))}
+                    store.update_job_run(tx, row["id"], engine_run_id=row["engine_run_id"])
+                    store.set_job_run_state(tx, row["id"], _J.RUNNING, expect=[_J.STARTING.value],
+                                            started_on=started, timeout_at=row["timeout_at"])
+                elif row["state"] == _J.STARTING.value and not run_dir.exists():
                     store.update_job_run(tx, row["id"], owner=None)
+                    continue
                 else:
                     self._finish(tx, row, _J.FAILED, "the orchestrator was lost while starting this run",
                                  notices)
-                continue
+                    continue
             store.update_job_run(tx, row["id"], owner=self.id)
             command = row["command"]
             self.dispatcher.reserve(command)

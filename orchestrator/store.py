@@ -47,21 +47,27 @@ class Store:
         self._local = threading.local()
 
     @classmethod
-    def open(cls, settings: Settings) -> Store:
+    def open(cls, settings: Settings, *, upgrade: bool = True) -> Store:
         if not settings.db_url:
-            settings.home.mkdir(parents=True, exist_ok=True)
-        return cls.open_url(settings.database_url)
+            try:
+                settings.home.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise errors.StoreError(f"cannot create the project folder {settings.home}: {exc.strerror}") from exc
+        return cls.open_url(settings.database_url, upgrade=upgrade)
 
     @classmethod
-    def open_url(cls, url: str) -> Store:
+    def open_url(cls, url: str, *, upgrade: bool = True) -> Store:
         try:
             engine = _create_engine(url)
             store = cls(engine)
-            store.upgrade(only_if_needed=True)
+            if upgrade:
+                store.upgrade(only_if_needed=True)
         except sa_exc.OperationalError as exc:
             raise errors.StoreError(f"cannot open the store at {_safe(url)}: {exc.orig}") from exc
         except sa_exc.ArgumentError as exc:
             raise errors.StoreError(f"bad database URL {_safe(url)}: {exc}") from exc
+        except OSError as exc:
+            raise errors.StoreError(f"cannot open the store at {_safe(url)}: {exc.strerror or exc}") from exc
         except ModuleNotFoundError as exc:
             hint = " (pip install 'adhere[postgres]')" if "psycopg" in str(exc) else ""
             raise errors.StoreError(f"no driver for {_safe(url)}: {exc}{hint}") from exc

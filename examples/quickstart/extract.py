@@ -19,6 +19,9 @@ SOURCES = {
 }
 
 opts = common.options("source")
-if "--simulate_outage" in sys.argv and common.options("simulate_outage")["simulate_outage"] == "true":
+if (
+    "--simulate_outage" in sys.argv
+    and common.options("simulate_outage")["simulate_outage"] == "true"
+):
     raise ConnectionError(f"{opts['source']} service unavailable (simulated outage)")
 common.write(common.out_dir(opts) / f"{opts['source']}.json", SOURCES[opts["source"]])

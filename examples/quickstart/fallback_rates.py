@@ -6,5 +6,7 @@ import common
 
 opts = common.options()
 print("rates source is down: using yesterday's rates")
-common.write(common.out_dir(opts) / "rates_fallback.json",
-             {"USD": 0.91, "GBP": 1.16, "EUR": 1.0, "as_of": "yesterday"})
+common.write(
+    common.out_dir(opts) / "rates_fallback.json",
+    {"USD": 0.91, "GBP": 1.16, "EUR": 1.0, "as_of": "yesterday"},
+)

@@ -48,7 +48,6 @@ if args.get("--fail") == "true":
 '''
 
 
-
 @dataclass
 class Result:
     args: tuple[str, ...]
@@ -89,11 +88,24 @@ class Project:
         return Counter(line.split()[0] for line in path.read_text().splitlines() if line.strip())
 
     # --- the CLI ----------------------------------------------------------------------------
-    def cli(self, *args: str, expect: int | None = 0, timeout: float = 60, env: dict[str, str] | None = None) -> Result:
+    def cli(
+        self,
+        *args: str,
+        expect: int | None = 0,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+    ) -> Result:
         """Run ``adhere ARGS`` to the end. ``expect`` is the exit code (None: any). A traceback
         on stderr always fails the test: the CLI never shows one without ``--debug``."""
-        proc = subprocess.run([str(ADHERE), *args], cwd=self.dir, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [str(ADHERE), *args],
+            cwd=self.dir,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         result = Result(args, proc.returncode, proc.stdout, proc.stderr)
         assert "Traceback" not in result.err, str(result)
         if expect is not None:
@@ -107,9 +119,16 @@ class Project:
         """Start ``adhere ARGS`` in the background, in its own process group; output in <dir>/<cmd>-N.log."""
         log = self.dir / f"{args[0]}-{len(self._procs)}.log"
         with open(log, "w") as out:
-            proc = subprocess.Popen([str(ADHERE), *args], cwd=self.dir, env={**self.env, **(env or {})},
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    text=True, start_new_session=True)
+            proc = subprocess.Popen(
+                [str(ADHERE), *args],
+                cwd=self.dir,
+                env={**self.env, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
         proc.log = log  # type: ignore[attr-defined]
         self._procs.append(proc)
         return proc
@@ -117,7 +136,11 @@ class Project:
     def serve(self, ready_timeout: float = 20) -> subprocess.Popen[str]:
         """``adhere serve``, returned once it has registered in the store as serving."""
         proc = self.spawn("serve")
-        self.wait_for(lambda: self.serving(proc.pid) or proc.poll() is not None, ready_timeout, "serve to register")
+        self.wait_for(
+            lambda: self.serving(proc.pid) or proc.poll() is not None,
+            ready_timeout,
+            "serve to register",
+        )
         assert proc.poll() is None, Path(proc.log).read_text()  # type: ignore[attr-defined]
         return proc
 
@@ -150,14 +173,18 @@ class Project:
     def job_states(self, run_id: str) -> dict[str, list[str]]:
         """job name -> states of its runs in this workflow run, oldest first."""
         out: dict[str, list[str]] = {}
-        for name, state in self.sql("SELECT job_name, state FROM job_runs WHERE workflow_run_id = ? "
-                                    "ORDER BY created_on", run_id):
+        for name, state in self.sql(
+            "SELECT job_name, state FROM job_runs WHERE workflow_run_id = ? ORDER BY created_on",
+            run_id,
+        ):
             out.setdefault(name, []).append(state)
         return out
 
     # --- waiting and reading runs (methods, so test modules need not import this conftest) ---
     @staticmethod
-    def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
+    def wait_for(
+        condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.02
+    ) -> Any:
         """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -177,8 +204,11 @@ class Project:
     @staticmethod
     def job_nodes(run: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """job name -> its JobRuns, from a GetWorkflowRun ``Run``."""
-        return {n["Name"]: n.get("JobDetails", {}).get("JobRuns", [])
-                for n in run["Graph"]["Nodes"] if n["Type"] == "JOB"}
+        return {
+            n["Name"]: n.get("JobDetails", {}).get("JobRuns", [])
+            for n in run["Graph"]["Nodes"]
+            if n["Type"] == "JOB"
+        }
 
     @classmethod
     def final_states(cls, run: dict[str, Any]) -> dict[str, str]:
@@ -189,8 +219,12 @@ class Project:
     def job_pids(self) -> set[int]:
         """Pids of every job process recorded in the store (engine run id ``pid:ticks:dir``)."""
         with contextlib.suppress(sqlite3.Error):
-            return {int(r[0].split(":", 1)[0]) for r in self.sql(
-                "SELECT engine_run_id FROM job_runs WHERE engine_run_id IS NOT NULL")}
+            return {
+                int(r[0].split(":", 1)[0])
+                for r in self.sql(
+                    "SELECT engine_run_id FROM job_runs WHERE engine_run_id IS NOT NULL"
+                )
+            }
         return set()
 
     def close(self) -> None:
@@ -208,7 +242,9 @@ class Project:
 
 def _cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return ""
 
