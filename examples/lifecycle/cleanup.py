@@ -1,5 +1,7 @@
 """The TIMEOUT branch: runs only because slow_report timed out."""
 
+from __future__ import annotations
+
 from common import options, out_dir
 
 args = options()

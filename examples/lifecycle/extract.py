@@ -1,5 +1,7 @@
 """Fails on its first attempt in a workflow run (a flaky source), succeeds on the retry."""
 
+from __future__ import annotations
+
 from common import options, out_dir
 
 args = options()

@@ -1,10 +1,11 @@
 """Runs longer than its NotifyDelayAfter (1s): one "Glue Job Run Status" event, then SUCCEEDED."""
 
+from __future__ import annotations
+
 import time
 
-from common import options, out_dir
+from common import options
 
 args = options("seconds")
 time.sleep(float(args["seconds"]))
-(out_dir(args["WORKFLOW_RUN_ID"]) / "loaded.txt").write_text("loaded\n")
-print("load: done")
+print(f"load: done after {args['seconds']} s")

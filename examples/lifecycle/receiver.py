@@ -14,13 +14,16 @@ import sys
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         try:
             event = json.loads(body)
             detail = event.get("detail", {})
-            print(f"{event.get('time')} {event.get('detail-type')}: {detail.get('jobName')} "
-                  f"{detail.get('state')} - {detail.get('message')}", flush=True)
+            print(
+                f"{event.get('time')} {event.get('detail-type')}: {detail.get('jobName')} "
+                f"{detail.get('state')} - {detail.get('message')}",
+                flush=True,
+            )
             self.send_response(204)
         except ValueError:
             self.send_response(400)

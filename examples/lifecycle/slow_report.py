@@ -1,5 +1,7 @@
 """Takes far longer than its Timeout (3s), so the run ends TIMEOUT and its process group is killed."""
 
+from __future__ import annotations
+
 import subprocess
 import time
 

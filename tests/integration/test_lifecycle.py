@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import itertools
 import json
 import os
 import signal
@@ -88,7 +89,9 @@ def job(name: str, script: str, **extra: Any) -> dict[str, Any]:
     return {"Name": name, "Command": {"Name": "pythonshell", "ScriptLocation": script}, **extra}
 
 
-def on(name: str, workflow: str, conditions: Mapping[str, str], *actions: str | dict[str, Any]) -> dict[str, Any]:
+def on(
+    name: str, workflow: str, conditions: Mapping[str, str], *actions: str | dict[str, Any]
+) -> dict[str, Any]:
     return {
         "Name": name, "WorkflowName": workflow, "Type": "CONDITIONAL", "StartOnCreation": True,
         "Predicate": {"Logical": "AND", "Conditions": [
@@ -98,12 +101,18 @@ def on(name: str, workflow: str, conditions: Mapping[str, str], *actions: str | 
 
 
 def start(name: str, workflow: str, *actions: str | dict[str, Any]) -> dict[str, Any]:
-    return {"Name": name, "WorkflowName": workflow, "Type": "ON_DEMAND",
-            "Actions": [a if isinstance(a, dict) else {"JobName": a} for a in actions]}
+    return {
+        "Name": name,
+        "WorkflowName": workflow,
+        "Type": "ON_DEMAND",
+        "Actions": [a if isinstance(a, dict) else {"JobName": a} for a in actions],
+    }
 
 
 @contextlib.contextmanager
-def orchestrating(db: store.Store, settings: Settings, scope: str | None = None) -> Iterator[runner.Orchestrator]:
+def orchestrating(
+    db: store.Store, settings: Settings, scope: str | None = None
+) -> Iterator[runner.Orchestrator]:
     orch = runner.Orchestrator(settings, db, scope=scope).start()
     try:
         yield orch
@@ -111,8 +120,12 @@ def orchestrating(db: store.Store, settings: Settings, scope: str | None = None)
         orch.stop()
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, orch: runner.Orchestrator | None = None,
-             what: str = "condition") -> Any:
+def wait_for(
+    check: Callable[[], Any],
+    timeout: float = 20.0,
+    orch: runner.Orchestrator | None = None,
+    what: str = "condition",
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         if orch is not None and orch.error is not None:
@@ -125,11 +138,17 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0, orch: runner.Orche
         time.sleep(0.05)
 
 
-def drive_workflow(db: store.Store, settings: Settings, run_id: str, timeout: float = 30) -> dict[str, Any]:
+def drive_workflow(
+    db: store.Store, settings: Settings, run_id: str, timeout: float = 30
+) -> dict[str, Any]:
     terminal = {"COMPLETED", "STOPPED", "ERROR"}
     with orchestrating(db, settings, scope=run_id) as orch:
-        wait_for(lambda: service.workflow_run_status(db, run_id) in terminal and not orch.busy,
-                 timeout, orch, f"workflow run {run_id} terminal")
+        wait_for(
+            lambda: service.workflow_run_status(db, run_id) in terminal and not orch.busy,
+            timeout,
+            orch,
+            f"workflow run {run_id} terminal",
+        )
     return service.get_workflow_run(db, None, run_id)
 
 
@@ -198,7 +217,9 @@ def orchestrator_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]
     log = open(settings.home.parent / f"orchestrator-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-c", _ORCHESTRATOR, settings.database_url, str(settings.home)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         yield proc
@@ -223,7 +244,7 @@ class Receiver:
         received = self.events
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 received.append(json.loads(body))
                 self.send_response(204)
@@ -234,7 +255,7 @@ class Receiver:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def close(self) -> None:
@@ -270,7 +291,11 @@ def test_retries_make_new_runs_and_triggers_see_only_the_final_outcome(
     attempts = runs(db, "flaky")[::-1]  # oldest first
     assert [r["Attempt"] for r in attempts] == [0, 1, 2]
     assert [r["JobRunState"] for r in attempts] == ["FAILED", "FAILED", "SUCCEEDED"]
-    assert [r.get("PreviousRunId") for r in attempts] == [None, attempts[0]["Id"], attempts[1]["Id"]]
+    assert [r.get("PreviousRunId") for r in attempts] == [
+        None,
+        attempts[0]["Id"],
+        attempts[1]["Id"],
+    ]
     assert "attempt 1 fails" in attempts[0]["ErrorMessage"]
     # Triggers saw only the last attempt: the FAILED branch never fired, the SUCCEEDED one did.
     assert runs(db, "on_failed") == []
@@ -278,7 +303,9 @@ def test_retries_make_new_runs_and_triggers_see_only_the_final_outcome(
     assert firings(db, run_id) == ["wf.ok", "wf.start"]
     # The run graph lists every attempt under the job's node.
     node = next(n for n in run["Graph"]["Nodes"] if n["Name"] == "flaky")
-    assert sorted(r["Id"] for r in node["JobDetails"]["JobRuns"]) == sorted(r["Id"] for r in attempts)
+    assert sorted(r["Id"] for r in node["JobDetails"]["JobRuns"]) == sorted(
+        r["Id"] for r in attempts
+    )
     assert run["Status"] == "COMPLETED"
     assert run["Statistics"]["SucceededActions"] == 2 and run["Statistics"]["FailedActions"] == 0
     # A COMPLETED run cannot be stopped.
@@ -286,7 +313,9 @@ def test_retries_make_new_runs_and_triggers_see_only_the_final_outcome(
         service.stop_workflow_run(db, "wf", run_id)
 
 
-def test_a_retry_policy_delays_the_retry_in_waiting(db: store.Store, settings: Settings, scripts: Path) -> None:
+def test_a_retry_policy_delays_the_retry_in_waiting(
+    db: store.Store, settings: Settings, scripts: Path
+) -> None:
     apply(db, settings, scripts, Jobs=[
         job("delayed", "flaky.py", MaxRetries=1, DefaultArguments={"--succeed-on": "2"},
             RetryPolicy={"InitialDelay": "0.5s"})])  # fmt: skip
@@ -302,15 +331,26 @@ def test_a_retry_policy_delays_the_retry_in_waiting(db: store.Store, settings: S
 
         wait_for(retried_and_done, 20, orch, "the delayed retry")
     failed, retry = row(db, first), row(db, runs(db, "delayed")[0]["Id"])
-    assert failed["state"] == "FAILED" and retry["previous_run_id"] == first and retry["attempt"] == 1
+    assert (
+        failed["state"] == "FAILED" and retry["previous_run_id"] == first and retry["attempt"] == 1
+    )
     assert "WAITING" in seen
     assert retry["not_before"] is not None
-    assert (retry["not_before"] - failed["completed_on"]).total_seconds() == pytest.approx(0.5, abs=0.05)
+    assert (retry["not_before"] - failed["completed_on"]).total_seconds() == pytest.approx(
+        0.5, abs=0.05
+    )
     assert retry["started_on"] >= retry["not_before"]
 
 
-def test_a_manual_retry_points_at_the_run_it_retries(db: store.Store, settings: Settings, scripts: Path) -> None:
-    apply(db, settings, scripts, Jobs=[job("manual", "flaky.py", DefaultArguments={"--succeed-on": "2"})])
+def test_a_manual_retry_points_at_the_run_it_retries(
+    db: store.Store, settings: Settings, scripts: Path
+) -> None:
+    apply(
+        db,
+        settings,
+        scripts,
+        Jobs=[job("manual", "flaky.py", DefaultArguments={"--succeed-on": "2"})],
+    )
     failed = service.start_job_run(db, "manual", {"--x": "1"})
     with orchestrating(db, settings) as orch:
         wait_for(lambda: is_final(db, failed), 20, orch)
@@ -361,16 +401,28 @@ def test_a_timeout_kills_the_process_group_and_fires_timeout_triggers(
 
 
 def test_batch_stop_job_run(db: store.Store, settings: Settings, scripts: Path) -> None:
-    apply(db, settings, scripts, Jobs=[job("stoppable", "sleep.py", MaxRetries=2, DefaultArguments={"--child": "1"})])
+    apply(
+        db,
+        settings,
+        scripts,
+        Jobs=[job("stoppable", "sleep.py", MaxRetries=2, DefaultArguments={"--child": "1"})],
+    )
     run_id = service.start_job_run(db, "stoppable")
     with orchestrating(db, settings) as orch:
-        wait_for(lambda: state(db, run_id) == "RUNNING" and (scripts / "pids" / f"{run_id}.json").exists(),
-                 20, orch, "RUNNING")
+        wait_for(
+            lambda: (
+                state(db, run_id) == "RUNNING" and (scripts / "pids" / f"{run_id}.json").exists()
+            ),
+            20,
+            orch,
+            "RUNNING",
+        )
         result = service.batch_stop_job_run(db, "stoppable", [run_id, "jr_unknown"])
         assert state(db, run_id) == "STOPPING"
         assert result["SuccessfulSubmissions"] == [{"JobName": "stoppable", "JobRunId": run_id}]
         assert [(e["JobRunId"], e["ErrorDetail"]["ErrorCode"]) for e in result["Errors"]] == [
-            ("jr_unknown", "EntityNotFoundException")]
+            ("jr_unknown", "EntityNotFoundException")
+        ]
         wait_for(lambda: state(db, run_id) == "STOPPED", 10, orch, "STOPPED")
     again = service.batch_stop_job_run(db, "stoppable", [run_id])
     assert again["SuccessfulSubmissions"] == []
@@ -392,6 +444,7 @@ def test_stop_workflow_run(db: store.Store, settings: Settings, scripts: Path) -
     blocker = service.start_job_run(db, "queued")
     run_id = service.start_workflow_run(db, "wf")
     with orchestrating(db, settings) as orch:
+
         def started() -> bool:
             by_job = {r["JobName"]: r["JobRunState"] for r in _job_runs_in(db, run_id)}
             return by_job.get("long") == "RUNNING" and by_job.get("queued") == "WAITING"
@@ -442,8 +495,15 @@ def test_max_concurrent_runs(db: store.Store, settings: Settings, scripts: Path)
     wr1 = service.start_workflow_run(db, "wf")
     wr2 = service.start_workflow_run(db, "wf")
     with orchestrating(db, settings) as orch:
-        wait_for(lambda: all(service.workflow_run_status(db, r) == "COMPLETED" for r in (wr1, wr2))
-                 and not orch.busy, 20, orch, "both runs COMPLETED")
+        wait_for(
+            lambda: (
+                all(service.workflow_run_status(db, r) == "COMPLETED" for r in (wr1, wr2))
+                and not orch.busy
+            ),
+            20,
+            orch,
+            "both runs COMPLETED",
+        )
     lim = runs(db, "lim")[:2][::-1]
     assert [r["JobRunState"] for r in lim] == ["SUCCEEDED", "FAILED"]
     assert lim[1]["ErrorMessage"].startswith("Concurrent runs exceeded for lim")
@@ -455,8 +515,14 @@ def test_max_concurrent_runs(db: store.Store, settings: Settings, scripts: Path)
 def test_direct_start_with_queuing_waits_instead_of_raising(
     db: store.Store, settings: Settings, scripts: Path
 ) -> None:
-    apply(db, settings, scripts, Jobs=[job("q", "sleep.py", DefaultArguments={"--seconds": "0.3"},
-                                           JobRunQueuingEnabled=True)])
+    apply(
+        db,
+        settings,
+        scripts,
+        Jobs=[
+            job("q", "sleep.py", DefaultArguments={"--seconds": "0.3"}, JobRunQueuingEnabled=True)
+        ],
+    )
     first = service.start_job_run(db, "q")
     second = service.start_job_run(db, "q")
     assert state(db, second) == "WAITING"
@@ -470,22 +536,39 @@ def test_direct_start_with_queuing_waits_instead_of_raising(
         service.start_job_run(db, "q", job_run_queuing_enabled=False)
 
 
-def test_the_per_engine_process_limit_queues_work(db: store.Store, settings: Settings, scripts: Path) -> None:
-    apply(db, settings, scripts, Jobs=[job("stamp", "sleep.py", DefaultArguments={"--seconds": "0.3"},
-                                           ExecutionProperty={"MaxConcurrentRuns": 4})])
-    ids = [service.start_job_run(db, "stamp") for _ in range(4)]
+def test_the_per_engine_process_limit_queues_work(
+    db: store.Store, settings: Settings, scripts: Path
+) -> None:
+    apply(
+        db,
+        settings,
+        scripts,
+        Jobs=[
+            job(
+                "stamp",
+                "sleep.py",
+                DefaultArguments={"--seconds": "0.2"},
+                ExecutionProperty={"MaxConcurrentRuns": 3},
+            )
+        ],
+    )
+    ids = [service.start_job_run(db, "stamp") for _ in range(3)]
     with orchestrating(db, settings.model_copy(update={"max_processes": 1})) as orch:
-        wait_for(lambda: all(is_final(db, i) for i in ids) and not orch.busy, 30, orch, "all four done")
+        wait_for(
+            lambda: all(is_final(db, i) for i in ids) and not orch.busy, 30, orch, "all three done"
+        )
     assert {state(db, i) for i in ids} == {"SUCCEEDED"}
     spans = sorted(json.loads((scripts / "stamps" / f"{i}.json").read_text()) for i in ids)
-    for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (begin, _) in itertools.pairwise(spans):
         assert begin >= end, f"two job processes ran at once: {spans}"
 
 
 # --- arguments and run properties --------------------------------------------------------------
 
 
-def test_arguments_merge_and_run_properties(db: store.Store, settings: Settings, scripts: Path) -> None:
+def test_arguments_merge_and_run_properties(
+    db: store.Store, settings: Settings, scripts: Path
+) -> None:
     apply(db, settings, scripts,
           Workflows=[{"Name": "wf", "DefaultRunProperties": {"k": "default", "keep": "yes"}}],
           Jobs=[job("args", "ok.py", DefaultArguments={"--a": "1", "--b": "2"},
@@ -498,13 +581,26 @@ def test_arguments_merge_and_run_properties(db: store.Store, settings: Settings,
     assert got["JobRunState"] == "SUCCEEDED"
     assert got["Arguments"] == {"--b": "X", "--c": "Y", "--d": "4"}  # what the run was given
     argv = argv_of(scripts, direct)
-    assert {k: argv[k] for k in ("--a", "--b", "--c", "--d")} == {"--a": "1", "--b": "X", "--c": "3", "--d": "4"}
-    assert argv["--JOB_NAME"] == "args" and argv["--JOB_RUN_ID"] == direct and "--WORKFLOW_RUN_ID" not in argv
+    assert {k: argv[k] for k in ("--a", "--b", "--c", "--d")} == {
+        "--a": "1",
+        "--b": "X",
+        "--c": "3",
+        "--d": "4",
+    }
+    assert (
+        argv["--JOB_NAME"] == "args"
+        and argv["--JOB_RUN_ID"] == direct
+        and "--WORKFLOW_RUN_ID" not in argv
+    )
 
     run_id = service.start_workflow_run(db, "wf", {"k": "v"})
     assert service.get_workflow_run_properties(db, "wf", run_id) == {"k": "v", "keep": "yes"}
     service.put_workflow_run_properties(db, "wf", run_id, {"k": "w", "new": "1"})
-    assert service.get_workflow_run_properties(db, "wf", run_id) == {"k": "w", "keep": "yes", "new": "1"}
+    assert service.get_workflow_run_properties(db, "wf", run_id) == {
+        "k": "w",
+        "keep": "yes",
+        "new": "1",
+    }
     drive_workflow(db, settings, run_id)
     [in_wf] = [r for r in runs(db, "args") if r["Id"] != direct]
     assert in_wf["Arguments"] == {"--b": "T", "--e": "5"} and in_wf["TriggerName"] == "wf.start"
@@ -525,8 +621,9 @@ def test_delay_notification_once_per_status_and_to_a_webhook(
     apply(db, settings, scripts, Jobs=[
         job("late", "sleep.py", DefaultArguments={"--seconds": "2"},
             NotificationProperty={"NotifyDelayAfter": "1s"})])  # fmt: skip
-    hooked = settings.model_copy(update={"notification_sinks": [{"type": "webhook", "url": receiver.url,
-                                                                 "name": "hook"}]})
+    hooked = settings.model_copy(
+        update={"notification_sinks": [{"type": "webhook", "url": receiver.url, "name": "hook"}]}
+    )
     run_id = service.start_job_run(db, "late")
 
     def mine() -> list[dict[str, Any]]:
@@ -534,7 +631,12 @@ def test_delay_notification_once_per_status_and_to_a_webhook(
 
     with orchestrating(db, hooked) as orch:
         wait_for(lambda: is_final(db, run_id), 20, orch)
-        wait_for(lambda: len(mine()) == 2 and all(n["deliveries"] for n in mine()), 10, orch, "deliveries")
+        wait_for(
+            lambda: len(mine()) == 2 and all(n["deliveries"] for n in mine()),
+            10,
+            orch,
+            "deliveries",
+        )
     got = sorted((n["detail_type"], n["state"]) for n in mine())
     assert got == [("Glue Job Run Status", "RUNNING"), ("Glue Job State Change", "SUCCEEDED")]
     assert all(n["deliveries"] == {"hook": {"ok": True, "error": None}} for n in mine())
@@ -542,20 +644,34 @@ def test_delay_notification_once_per_status_and_to_a_webhook(
     run = row(db, run_id)
     assert 0.9 <= (status["time"] - run["started_on"]).total_seconds() < 2.5
     assert status["event"]["detail"]["notificationCondition"] == {"NotifyDelayAfter": 1}
-    posted = sorted((e["detail-type"], e["detail"]["state"]) for e in receiver.events
-                    if e["detail"].get("jobRunId") == run_id)
+    posted = sorted(
+        (e["detail-type"], e["detail"]["state"])
+        for e in receiver.events
+        if e["detail"].get("jobRunId") == run_id
+    )
     assert posted == got
 
 
 # --- restarts ----------------------------------------------------------------------------------
 
 
-def test_deadlines_survive_an_orchestrator_crash(db: store.Store, settings: Settings, scripts: Path) -> None:
-    apply(db, settings, scripts, Jobs=[job("t3", "sleep.py", Timeout="3s"),
-                                       job("t1", "sleep.py", Timeout="1s", DefaultArguments={"--child": "1"})])
+def test_deadlines_survive_an_orchestrator_crash(
+    db: store.Store, settings: Settings, scripts: Path
+) -> None:
+    apply(
+        db,
+        settings,
+        scripts,
+        Jobs=[
+            job("t3", "sleep.py", Timeout="3s"),
+            job("t1", "sleep.py", Timeout="1s", DefaultArguments={"--child": "1"}),
+        ],
+    )
     later, passed = service.start_job_run(db, "t3"), service.start_job_run(db, "t1")
     with orchestrator_process(settings) as first:
-        wait_for(lambda: state(db, later) == state(db, passed) == "RUNNING", 30, what="both RUNNING")
+        wait_for(
+            lambda: state(db, later) == state(db, passed) == "RUNNING", 30, what="both RUNNING"
+        )
         crash(first)
     deadline_later, deadline_passed = row(db, later)["timeout_at"], row(db, passed)["timeout_at"]
     assert state(db, passed) == "RUNNING"  # no orchestrator: the deadline goes by unseen
@@ -577,7 +693,9 @@ def test_a_run_whose_process_was_lost_fails_and_is_retried(
     db: store.Store, settings: Settings, scripts: Path
 ) -> None:
     # Attempt 1 sleeps (and is killed); the retry succeeds at once.
-    (scripts / "lost.py").write_text(_PRELUDE + """\
+    (scripts / "lost.py").write_text(
+        _PRELUDE
+        + """\
 counter = here / "count-lost"
 n = int(counter.read_text()) + 1 if counter.exists() else 1
 counter.write_text(str(n))
@@ -585,23 +703,35 @@ if n == 1:
     (here / "pids").mkdir(exist_ok=True)
     (here / "pids" / (run_id + ".json")).write_text(json.dumps([os.getpid()]))
     time.sleep(30)
-""")
+"""
+    )
     apply(db, settings, scripts, Jobs=[job("lost", "lost.py", MaxRetries=1)])
     run_id = service.start_job_run(db, "lost")
     with orchestrator_process(settings) as first:
-        wait_for(lambda: state(db, run_id) == "RUNNING" and (scripts / "pids" / f"{run_id}.json").exists(),
-                 30, what="RUNNING")
+        wait_for(
+            lambda: (
+                state(db, run_id) == "RUNNING" and (scripts / "pids" / f"{run_id}.json").exists()
+            ),
+            30,
+            what="RUNNING",
+        )
         crash(first)
     [pid] = pids_of(scripts, run_id)
     os.killpg(pid, signal.SIGKILL)  # dies without _boot.py writing its exit status
     wait_for(lambda: not alive(pid), 5)
     assert not (settings.logs_dir / run_id / "exit_status").exists()
     with orchestrating(db, settings) as orch:
-        wait_for(lambda: len(runs(db, "lost")) == 2 and is_final(db, runs(db, "lost")[0]["Id"]), 20, orch)
+        wait_for(
+            lambda: len(runs(db, "lost")) == 2 and is_final(db, runs(db, "lost")[0]["Id"]), 20, orch
+        )
     retry, lost = runs(db, "lost")
     assert lost["Id"] == run_id and lost["JobRunState"] == "FAILED"
     assert "orchestrator lost it" in lost["ErrorMessage"]
-    assert retry["JobRunState"] == "SUCCEEDED" and retry["PreviousRunId"] == run_id and retry["Attempt"] == 1
+    assert (
+        retry["JobRunState"] == "SUCCEEDED"
+        and retry["PreviousRunId"] == run_id
+        and retry["Attempt"] == 1
+    )
 
 
 def _seconds(value: float) -> Any:
@@ -613,11 +743,15 @@ def _seconds(value: float) -> Any:
 # --- examples/lifecycle ------------------------------------------------------------------------
 
 
-def test_the_lifecycle_example(db: store.Store, settings: Settings, tmp_path: Path, receiver: Receiver) -> None:
-    hooked = settings.model_copy(update={"notification_sinks": [{"type": "webhook", "url": receiver.url}]})
+def test_the_lifecycle_example(
+    db: store.Store, settings: Settings, tmp_path: Path, receiver: Receiver
+) -> None:
+    hooked = settings.model_copy(
+        update={"notification_sinks": [{"type": "webhook", "url": receiver.url}]}
+    )
     service.apply(db, definitions.load_files([EXAMPLE / "workflow.yaml"]), hooked)
     state_dir = tmp_path / "example-state"
-    run_id = service.start_workflow_run(db, "lifecycle", {"state_dir": str(state_dir)})
+    run_id = service.start_workflow_run(db, "lifecycle", {"out_dir": str(state_dir)})
     run = drive_workflow(db, hooked, run_id, timeout=40)
     assert run["Status"] == "COMPLETED"
     by_job: dict[str, list[dict[str, Any]]] = {}
@@ -627,7 +761,13 @@ def test_the_lifecycle_example(db: store.Store, settings: Settings, tmp_path: Pa
     assert [r["JobRunState"] for r in by_job["slow_report"]] == ["TIMEOUT"]
     assert [r["JobRunState"] for r in by_job["cleanup_after_timeout"]] == ["SUCCEEDED"]
     assert [r["JobRunState"] for r in by_job["load"]] == ["SUCCEEDED"]
-    wait_for(lambda: any(e["detail-type"] == "Glue Job Run Status" for e in receiver.events), 10,
-             what="the delay notification at the webhook")
+    wait_for(
+        lambda: any(e["detail-type"] == "Glue Job Run Status" for e in receiver.events),
+        10,
+        what="the delay notification at the webhook",
+    )
     delayed = [e["detail"] for e in receiver.events if e["detail-type"] == "Glue Job Run Status"]
     assert [(d["jobName"], d["state"]) for d in delayed] == [("load", "RUNNING")]
+    outputs = state_dir / run_id
+    assert (outputs / "extract.attempts").read_text() == "2" and (outputs / "cleanup.txt").exists()
+    assert not (EXAMPLE / "out").exists()  # the run property moved the outputs out of the repo
