@@ -208,7 +208,7 @@ class LocalProcesses:
         """Start ``argv`` (never through a shell) in its own process group; return its run id."""
         if self._closed:
             raise errors.EngineError("the engine is closed")
-        run_dir = Path(run_dir).resolve()
+        run_dir = Path(os.path.abspath(run_dir))  # not resolve(): a stat per path component per job
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in (EXIT_STATUS, CANCELLED):  # from an earlier attempt in the same folder
             with contextlib.suppress(FileNotFoundError):

@@ -24,10 +24,14 @@ class PythonShellEngine(base.Engine):
         super().__init__(home, options)
         self._python = self.options.get("python") or None
         self._processes = process.LocalProcesses(self.notify)
+        self._scripts: dict[str, Path] = {}
 
     def submit(self, request: base.RunRequest) -> str:
         """Start the script; a missing script raises EngineError (not retryable), starting nothing."""
-        script = Path(os.path.expanduser(request.script.removeprefix("file://"))).resolve()
+        script = self._scripts.get(request.script)
+        if script is None:
+            script = Path(os.path.expanduser(request.script.removeprefix("file://"))).resolve()
+            self._scripts[request.script] = script
         if not script.is_file():
             raise errors.EngineError(f"script not found: {script}")
         env = {**os.environ, **request.env}

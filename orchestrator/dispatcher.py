@@ -7,7 +7,6 @@ and the engine's run id is written to the job run as soon as the engine accepts 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._used: dict[str, int] = {}
         self._listening: set[str] = set()
+        self._logs = settings.logs_dir.resolve()
 
     def engine(self, command: str) -> base.Engine:
         engine = self.registry.get(command)
@@ -72,13 +72,15 @@ class Dispatcher:
             args["--WORKFLOW_RUN_ID"] = run["workflow_run_id"]
             env["ADHERE_WORKFLOW_NAME"] = run["workflow_name"]
             env["ADHERE_WORKFLOW_RUN_ID"] = run["workflow_run_id"]
+        run_dir = self.run_dir(run["id"])
+        run_dir.mkdir(parents=True, exist_ok=True)  # before the engine call: see runner._reconcile
         request = base.RunRequest(
             job_run_id=run["id"],
             job_name=run["job_name"],
             script=str(options.get("script") or ""),
             arguments=args,
             env=env,
-            run_dir=self.run_dir(run["id"]),
+            run_dir=run_dir,
             python_version=options.get("python_version"),
             worker_type=options.get("worker_type"),
             number_of_workers=options.get("number_of_workers"),
@@ -93,9 +95,8 @@ class Dispatcher:
             raise errors.EngineError(f"{type(exc).__name__}: {exc}") from exc
 
     def run_dir(self, job_run_id: str) -> Path:
-        path = (self.settings.logs_dir / job_run_id).resolve()
-        os.makedirs(path, exist_ok=True)
-        return path
+        """The run's folder (logs, exit status, engine bookkeeping); made by the engine that starts it."""
+        return self._logs / job_run_id
 
     def poll(self, command: str, engine_run_id: str) -> base.EngineStatus:
         return self.engine(command).poll(engine_run_id)

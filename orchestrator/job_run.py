@@ -158,11 +158,14 @@ def complete(
     *,
     error_message: str | None = None,
     stamp: dt.datetime | None = None,
+    events_out: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Record a run's end with its outbox event; start the retry it earns.
 
     Returns (the ended run, its retry); the ended run is None when nothing was written
-    because the run was already terminal (another process won).
+    because the run was already terminal (another process won). With ``events_out`` the
+    event is written already consumed and appended there: the caller hands it to the
+    scheduler within this same transaction.
     """
     stamp = stamp or store.now()
     if run.get("stop_reason") == JobRunState.TIMEOUT.value and state in (JobRunState.STOPPED, JobRunState.FAILED):
@@ -196,7 +199,9 @@ def complete(
                 overrides={"timeout": run.get("timeout")},
                 not_before=stamp + dt.timedelta(seconds=delay) if delay else None,
             )
-    _completion_event(tx, done, retry_id=retry["id"] if retry else None)
+    event = _completion_event(tx, done, retry_id=retry["id"] if retry else None, consumed=events_out is not None)
+    if events_out is not None:
+        events_out.append(event)
     return done, retry
 
 
@@ -212,12 +217,16 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds:g} seconds" if seconds < 60 else f"{math.ceil(seconds / 60)} minutes"
 
 
-def _completion_event(tx: store.Tx, run: Mapping[str, Any], retry_id: str | None = None) -> None:
-    store.insert_event(
-        tx, COMPLETED, workflow_run_id=run.get("workflow_run_id"), job_run_id=run["id"],
-        payload={"job_name": run["job_name"], "state": run["state"], "error_message": run.get("error_message"),
-                 "retry_id": retry_id},
-    )
+def _completion_event(
+    tx: store.Tx, run: Mapping[str, Any], retry_id: str | None = None, consumed: bool = False
+) -> dict[str, Any]:
+    event = {
+        "kind": COMPLETED, "workflow_run_id": run.get("workflow_run_id"), "job_run_id": run["id"],
+        "payload": {"job_name": run["job_name"], "state": run["state"], "error_message": run.get("error_message"),
+                    "retry_id": retry_id},
+    }
+    store.insert_event(tx, processed=consumed, **event)
+    return event
 
 
 def to_glue(row: Mapping[str, Any], *, predecessors: bool = True) -> dict[str, Any]:

@@ -97,10 +97,11 @@ class JobRunRow(Base):
     __table_args__ = (
         sa.Index("ix_job_runs_job_state", "job_name", "state"),
         sa.Index("ix_job_runs_state_owner", "state", "owner"),
+        sa.Index("ix_job_runs_workflow_run_state", "workflow_run_id", "state"),
     )
     id: orm.Mapped[str] = orm.mapped_column(sa.String(67), primary_key=True)
     job_name: orm.Mapped[str] = orm.mapped_column(sa.String(255))
-    workflow_run_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(67), index=True)
+    workflow_run_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(67))
     workflow_name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
     trigger_name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
     attempt: orm.Mapped[int] = orm.mapped_column(default=0)

@@ -47,8 +47,7 @@ class Orchestrator:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._queue: queue.SimpleQueue[tuple[str, ...]] = queue.SimpleQueue()
         self.dispatcher = Dispatcher(settings, db.url, lambda c, e: self._queue.put(("exit", c, e)))
-        self.scheduler = Scheduler(self.id, reserve=self.dispatcher.reserve)
-        self.scheduler.release = self.dispatcher.release  # type: ignore[method-assign]
+        self.scheduler = Scheduler(self.id, take=self._take)
         self.watchdog = wd.Watchdog()
         self.notifier = notifications.Notifier(settings.notification_sinks, on_result=self._delivered)
         # Runs this process follows: job run id -> (command, engine run id or None).
@@ -58,6 +57,11 @@ class Orchestrator:
         # STARTING runs this process owns and is about to start: id -> row.
         self._pending: dict[str, dict[str, Any]] = {}
         self._to_cancel: list[str] = []
+        # Completion events written consumed in the current transaction, for the scheduler; None
+        # outside a scheduling transaction (then they stay in the store for a pass to claim).
+        self._local: list[dict[str, Any]] | None = None
+        # Runs started since the last transaction: (row, engine run id or None, when, failure).
+        self._started: list[tuple[dict[str, Any], str | None, Any, str | None]] = []
         # Whether unowned STARTING runs may exist (skips the claim query when surely not).
         self._unowned = True
         self._stop = threading.Event()
@@ -94,13 +98,23 @@ class Orchestrator:
 
     @property
     def busy(self) -> bool:
-        """True while this process follows runs it started or adopted."""
-        return bool(self._mine)
+        """True while this process follows runs it started, adopted or is about to start."""
+        return bool(self._mine or self._pending)
+
+    def _take(self, command: str) -> bool:
+        """Whether a run the scheduler creates is ours to start: always within a scope (one
+        workflow run is this process's whole job), else only while a slot is free for it."""
+        return self.scope is not None or len(self._pending) < self.dispatcher.free_total()
 
     def _main(self) -> None:
         try:
             while not self._stop.is_set():
                 self._iterate()
+            if self._started:
+                notices: list[dict[str, Any]] = []
+                with self.db.transaction() as tx:
+                    self._record_started(tx, notices)
+                self._publish(notices)
         except BaseException as exc:  # surfaced to the CLI, which exits non-zero
             log.exception("orchestrator loop failed")
             self.error = exc
@@ -115,6 +129,8 @@ class Orchestrator:
         if periodic:
             self._next_poll = now + self.settings.poll_interval
         exits = [(item[1], item[2]) for item in items if item[0] == "exit"]
+        # Events other processes (or service calls) wrote are read on the poll tick or when woken.
+        claim = periodic or any(item[0] == "wake" for item in items)
         if periodic and now >= self._next_sweep:
             # A safety net under the engines' push notifications: poll every run we follow.
             self._next_sweep = now + SWEEP_EVERY
@@ -125,6 +141,8 @@ class Orchestrator:
         # One transaction for everything this wake-up learned: completions, deadlines,
         # trigger firings and claims commit together (fewer commits on the hop's path).
         with self.db.transaction() as tx:
+            self._local = []
+            self._record_started(tx, notices)
             for run_id, command, status in ended:
                 row = store.get_job_run(tx, run_id)
                 if row is not None and row["state"] not in _TERMINAL_VALUES:
@@ -135,13 +153,16 @@ class Orchestrator:
             if periodic:
                 self._periodic(tx, now, notices)
             while True:
-                result = self.scheduler.run_pass(tx, self.scope)
+                local, self._local = self._local or [], []
+                result = self.scheduler.run_pass(tx, self.scope, local=local, claim=claim)
                 for row in result.created:
                     self._pending[row["id"]] = row
                 self._unowned |= result.unowned
-                if not result.more:
+                if not (result.more or self._local):
                     break
+                claim = True  # runs that ended at once wrote events to the store
             self._claim(tx)
+            self._local = None
         for run_id in self._to_cancel + [item[1] for item in items if item[0] == "cancel"]:
             self._cancel(run_id)
         self._launch()  # before publishing: the next job's start is the latency that matters
@@ -189,70 +210,68 @@ class Orchestrator:
                 return
 
     def _launch(self) -> None:
-        """Start the STARTING runs this process owns; record them RUNNING with their deadlines."""
-        if not self._pending:
-            return
-        pending, self._pending = list(self._pending.values()), {}
-        started: list[tuple[dict[str, Any], str]] = []
-        failed: list[tuple[dict[str, Any], str]] = []
-        for row in pending:
+        """Start the STARTING runs this process owns.
+
+        They are recorded RUNNING in the next transaction (the next wake-up, within a poll
+        interval), not in one of their own: the engine's run id is in the run folder at once,
+        so a process killed before that commit is adopted from there (see _reconcile).
+        """
+        for run_id, row in list(self._pending.items()):
+            if not self.dispatcher.reserve(row["command"]):
+                continue  # waits for a slot, in creation order
+            del self._pending[run_id]
+            stamp = store.now()
             try:
                 erid = self.dispatcher.submit(row)
-                # If this process dies before the RUNNING row commits, the next one adopts from here.
                 (self.dispatcher.run_dir(row["id"]) / ENGINE_RUN_ID_FILE).write_text(erid)
             except errors.EngineError as exc:
-                failed.append((row, exc.message))
+                self.dispatcher.release(row["command"])
+                self._started.append((row, None, stamp, exc.message))
                 continue
             self._mine[row["id"]] = (row["command"], erid)
             self._by_engine[(row["command"], erid)] = row["id"]
-            started.append((row, erid))
-        stamp = store.now()
-        notices: list[dict[str, Any]] = []
-        with self.db.transaction() as tx:
-            for row, erid in started:
-                options = row.get("options") or {}
-                timeout_at = stamp + _seconds(row.get("timeout"))
-                delay = options.get("notify_delay_after")
-                notify_at = stamp + _seconds(delay) if delay else None
-                if store.set_job_run_state(tx, row["id"], _J.RUNNING, expect=[_J.STARTING.value], stamp=stamp,
-                                           started_on=stamp, engine_run_id=erid, timeout_at=timeout_at,
-                                           notify_at=notify_at, state_detail=None):
-                    self.watchdog.add(timeout_at, wd.TIMEOUT, row["id"])
-                    self.watchdog.add(notify_at, wd.NOTIFY, row["id"])
-                else:  # stopped while starting: keep the engine id so the stop can land
-                    store.update_job_run(tx, row["id"], engine_run_id=erid, started_on=stamp)
-                    self._queue.put(("cancel", row["id"]))
-            for row, message in failed:
+            self._started.append((row, erid, stamp, None))
+            options = row.get("options") or {}
+            self.watchdog.add(stamp + _seconds(row.get("timeout")), wd.TIMEOUT, row["id"])
+            if options.get("notify_delay_after"):
+                self.watchdog.add(stamp + _seconds(options["notify_delay_after"]), wd.NOTIFY, row["id"])
+
+    def _record_started(self, tx: store.Tx, notices: list[dict[str, Any]]) -> None:
+        """Write down the runs started since the last transaction: RUNNING, or FAILED to start."""
+        started, self._started = self._started, []
+        for row, erid, stamp, failure in started:
+            if erid is None:
                 store.set_job_run_state(tx, row["id"], _J.RUNNING, expect=[_J.STARTING.value], started_on=stamp)
-                self._finish(tx, {**row, "state": _J.RUNNING.value, "started_on": stamp}, _J.FAILED, message, notices)
-        for row, _ in failed:
-            self._forget(row["id"], row["command"])
-        self._publish(notices)
+                self._finish(tx, {**row, "state": _J.RUNNING.value, "started_on": stamp}, _J.FAILED, failure,
+                             notices)
+                continue
+            options = row.get("options") or {}
+            delay = options.get("notify_delay_after")
+            if not store.set_job_run_state(
+                tx, row["id"], _J.RUNNING, expect=[_J.STARTING.value], stamp=stamp, started_on=stamp,
+                engine_run_id=erid, timeout_at=stamp + _seconds(row.get("timeout")),
+                notify_at=stamp + _seconds(delay) if delay else None, state_detail=None,
+            ):  # stopped while starting: keep the engine id so the stop can land
+                store.update_job_run(tx, row["id"], engine_run_id=erid, started_on=stamp)
+                self._to_cancel.append(row["id"])
 
     def _claim(self, tx: store.Tx) -> None:
         """Take unowned STARTING runs (written by other processes, retries, promotions) while slots are free."""
-        free = self.dispatcher.free_total()
+        free = self.dispatcher.free_total() - len(self._pending)
         if free <= 0 or not self._unowned:
             return
         query = _UNOWNED_IN_SCOPE if self.scope else _UNOWNED
         rows = tx.execute(query, {"_scope": self.scope, "_limit": free}).mappings().all()
         for row in rows:
-            row = dict(row)
-            if not self.dispatcher.reserve(row["command"]):
-                continue
-            claimed = tx.execute(_CLAIM, {"_id": row["id"], "owner": self.id}).rowcount
-            if claimed:
-                self._mine[row["id"]] = (row["command"], None)
+            if tx.execute(_CLAIM, {"_id": row["id"], "owner": self.id}).rowcount:
                 self._pending[row["id"]] = {**row, "owner": self.id}
-            else:
-                self.dispatcher.release(row["command"])
         if len(rows) < free:
             self._unowned = False  # none left until something writes more
 
     # --- completion -----------------------------------------------------------------------
     def _finish(self, tx: store.Tx, row: Mapping[str, Any], state: JobRunState, message: str | None,
                 notices: list[dict[str, Any]]) -> None:
-        final, retry = job_run.complete(tx, row, state, error_message=message)
+        final, retry = job_run.complete(tx, row, state, error_message=message, events_out=self._local)
         if final and JobRunState(final["state"]) in _STATE_CHANGE:
             event = events.job_state_change(final["job_name"], final["id"], final["state"],
                                             final.get("error_message") or _default_message(final), time=store.now())
@@ -319,7 +338,7 @@ class Orchestrator:
                 self._to_cancel.append(row["id"])
             else:  # stopped before it was started
                 self._finish(tx, row, _J.STOPPED, None, notices)
-                self._forget(row["id"], row["command"])
+                self._pending.pop(row["id"], None)
         waiting = store.job_runs_where(tx, t.c.state == _J.WAITING.value)
         for row in waiting:
             if row["not_before"] is None:

@@ -68,25 +68,30 @@ class PassResult:
 
 
 class Scheduler:
-    """Evaluates triggers; the only writer of firings. ``reserve(command)`` asks the local
-    dispatcher for a process slot so a new run can be claimed in the same transaction."""
+    """Evaluates triggers; the only writer of firings. ``take(command)`` says whether the local
+    dispatcher will start a new run itself, so it is claimed in the same transaction."""
 
-    def __init__(self, owner: str, reserve: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, owner: str, take: Callable[[str], bool] | None = None) -> None:
         self.owner = owner
-        self.reserve = reserve or (lambda _command: False)
+        self.take = take or (lambda _command: False)
         self._snapshots: dict[str, Snapshot] = {}
 
-    def run_pass(self, tx: store.Tx, scope: str | None = None) -> PassResult:
+    def run_pass(
+        self, tx: store.Tx, scope: str | None = None, local: Sequence[Mapping[str, Any]] = (), claim: bool = True
+    ) -> PassResult:
+        """One pass over ``local`` events (written consumed in this transaction by the caller)
+        and, with ``claim``, the unprocessed events in the store."""
         result = PassResult()
-        events = _claim(tx, scope)
+        claimed = _claim(tx, scope) if claim else []
+        events = [*local, *claimed]
         if not events:
             return result
-        result.events = len(events)
-        by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        result.events = len(claimed)
+        by_run: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for event in events:
             if event["workflow_run_id"]:
                 by_run[event["workflow_run_id"]].append(event)
-        store.mark_events_processed(tx, [e["id"] for e in events])
+        store.mark_events_processed(tx, [e["id"] for e in claimed])
         if tx.dialect.name == "postgresql":
             # Lock every run first, in id order: a pass then never waits for a run while holding
             # job rows (job_run.create locks them), so two schedulers cannot deadlock.
@@ -128,6 +133,8 @@ class Scheduler:
                 candidates.update(snap.watchers.get(("job", event["payload"]["job_name"]), ()))
         for name in sorted(candidates):
             pred = snap.predicates[name]
+            if _cannot_hold(tx, run_id, pred):
+                continue
             latest = _latest(tx, run_id, predicates.watched_nodes(pred))
             states = {node: (row["state"] if row and row["state"] in _TERMINAL else None) for node, row in latest.items()}
             if predicates.evaluate(pred, states):
@@ -156,7 +163,7 @@ class Scheduler:
             command = job_row["definition"]["spec"]["command"]["name"] if job_row else ""
             overrides = {"timeout": action.get("timeout"),
                          "notification_property": action.get("notification_property")}
-            owner = self.owner if job_row and self.reserve(command) else None
+            owner = self.owner if job_row and self.take(command) else None
             row = job_run.create(
                 tx, name, job_row, arguments=action.get("arguments") or {}, direct=False,
                 trigger_name=trig["Name"], workflow_run=run, predecessor_runs=preds,
@@ -165,14 +172,9 @@ class Scheduler:
             if row.get("owner") == self.owner and row["state"] == "STARTING":
                 result.created.append(row)
             else:
-                if owner:
-                    self.release(command)
                 result.unowned |= row["state"] == "STARTING"
             result.more |= row["state"] in _TERMINAL
         return True
-
-    def release(self, command: str) -> None:
-        """Give back a slot reserved for a run that did not start (overridden by the orchestrator)."""
 
     def _ended(self, tx: store.Tx, run_id: str, result: PassResult) -> None:
         self._snapshots.pop(run_id, None)
@@ -191,9 +193,16 @@ _UNPROCESSED_IN_SCOPE = _UNPROCESSED.where(
     sa.or_(_ev.c.workflow_run_id == _BP("_scope"), _ev.c.job_run_id == _BP("_scope"))
 )
 _LATEST = (
-    sa.select(_jr.c.id, _jr.c.job_name, _jr.c.state, _jr.c.attempt, _jr.c.created_on)
+    sa.select(_jr.c.id, _jr.c.job_name, _jr.c.state)
     .where(_jr.c.workflow_run_id == _BP("_run"), _jr.c.job_name.in_(_BP("_jobs", expanding=True)))
     .order_by(_jr.c.created_on, _jr.c.attempt)
+)
+# How many watched jobs have a run in one of the wanted states: fewer than the conditions of
+# an AND predicate means it cannot hold, without loading every watched node's runs.
+_JOBS_IN_STATES = sa.select(sa.func.count(sa.distinct(_jr.c.job_name))).where(
+    _jr.c.workflow_run_id == _BP("_run"),
+    _jr.c.job_name.in_(_BP("_jobs", expanding=True)),
+    _jr.c.state.in_(_BP("_states", expanding=True)),
 )
 _ANY_ACTIVE = sa.select(_jr.c.id).where(_jr.c.workflow_run_id == _BP("_run"), _jr.c.state.in_(_ACTIVE)).limit(1)
 _ANY_UNPROCESSED = sa.select(_ev.c.id).where(_ev.c.workflow_run_id == _BP("_run"), _ev.c.processed.is_(False)).limit(1)
@@ -222,6 +231,17 @@ def _latest(tx: store.Tx, run_id: str, nodes: Iterable[tuple[str, str]]) -> dict
     for row in tx.execute(_LATEST, {"_run": run_id, "_jobs": jobs}).mappings():
         latest[("job", row["job_name"])] = dict(row)
     return latest
+
+
+def _cannot_hold(tx: store.Tx, run_id: str, pred: definitions.Predicate) -> bool:
+    """A cheap necessary condition for AND over jobs (the common fan-in): every job has a run
+    in a wanted state. False means "evaluate it properly", not that it holds."""
+    if pred.logical == "ANY" or len(pred.conditions) < 4 or any(c.job_name is None for c in pred.conditions):
+        return False
+    jobs = {c.job_name for c in pred.conditions}
+    wanted = sorted({c.state.value for c in pred.conditions if c.state is not None})
+    found = tx.execute(_JOBS_IN_STATES, {"_run": run_id, "_jobs": sorted(jobs), "_states": wanted}).scalar_one()
+    return int(found) < len(jobs)
 
 
 def _has_active(tx: store.Tx, run_id: str) -> bool:

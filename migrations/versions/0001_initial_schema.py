@@ -106,7 +106,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_job_runs_job_state", ["job_name", "state"], unique=False)
         batch_op.create_index("ix_job_runs_state_owner", ["state", "owner"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_job_runs_workflow_run_id"), ["workflow_run_id"], unique=False
+            "ix_job_runs_workflow_run_state", ["workflow_run_id", "state"], unique=False
         )
 
     op.create_table(
@@ -250,7 +250,7 @@ def downgrade() -> None:
     op.drop_table("notifications")
     op.drop_table("jobs")
     with op.batch_alter_table("job_runs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_job_runs_workflow_run_id"))
+        batch_op.drop_index("ix_job_runs_workflow_run_state")
         batch_op.drop_index("ix_job_runs_state_owner")
         batch_op.drop_index("ix_job_runs_job_state")
 
