@@ -110,6 +110,13 @@ def main(argv: list[str]) -> None:
         report_path,
     ):
         print(f"  {path}")
+    if run_id:  # `adhere run` prints the run properties at the end: say where the outputs are
+        try:
+            from orchestrator.runtime import put_run_properties
+
+            put_run_properties({"report": str(report_path), "outputs": str(output_root)})
+        except Exception as exc:
+            print(f"(run properties not updated: {exc})")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 
 ADHERE = Path(sys.executable).with_name("adhere")
+_PROCESS_ID = re.compile(r"(?:^|:)(\d+):\d+:/")
 if not ADHERE.exists():  # pragma: no cover - an install without the venv layout
     ADHERE = Path(shutil.which("adhere") or "adhere")
 
@@ -217,14 +219,11 @@ class Project:
 
     # --- cleanup ----------------------------------------------------------------------------
     def job_pids(self) -> set[int]:
-        """Pids of every job process recorded in the store (engine run id ``pid:ticks:dir``)."""
+        """Pids of every local job process recorded in the store: the ``pid:ticks:dir`` part of
+        an engine run id, after any engine prefix (``local:``, ``submit:<uuid>:``)."""
         with contextlib.suppress(sqlite3.Error):
-            return {
-                int(r[0].split(":", 1)[0])
-                for r in self.sql(
-                    "SELECT engine_run_id FROM job_runs WHERE engine_run_id IS NOT NULL"
-                )
-            }
+            rows = self.sql("SELECT engine_run_id FROM job_runs WHERE engine_run_id IS NOT NULL")
+            return {int(m.group(1)) for r in rows if (m := _PROCESS_ID.search(r[0]))}
         return set()
 
     def close(self) -> None:

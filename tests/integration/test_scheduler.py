@@ -651,11 +651,11 @@ class SchedulerMachine(RuleBasedStateMachine):
         t = models.trigger_firings
         with self.db.read() as conn:
             fired = Counter(conn.execute(sa.select(t.c.scope, t.c.trigger_name)).all())
-        assert all(n == 1 for n in fired.values())
+        assert [key for key, n in fired.items() if n > 1] == []
         first_attempts = Counter(
             (r["workflow_run_id"], r["job_name"]) for r in self.job_runs() if r["attempt"] == 0
         )
-        assert all(n == 1 for n in first_attempts.values()), first_attempts
+        assert [key for key, n in first_attempts.items() if n > 1] == []  # started twice
         assert set(first_attempts) == {
             (scope, job) for scope, trig in fired for job, by in STARTED_BY.items() if by == trig
         }
@@ -705,5 +705,8 @@ def test_scheduler_state_machine(
         settings=hypothesis.settings(
             max_examples=50, stateful_step_count=25, deadline=None, database=None,
             suppress_health_check=[hypothesis.HealthCheck.too_slow],
+            # No shrinking: each step is a transaction, so shrinking a failure could outlast
+            # the test timeout; the failing steps (at most 25) are printed as they were.
+            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         ),
     )  # fmt: skip
