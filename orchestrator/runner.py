@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import random
 import secrets
 import socket
 import threading
@@ -138,8 +139,41 @@ class Orchestrator:
         ended = self._ended(set(exits))
         notices: list[dict[str, Any]] = []
         self._to_cancel: list[str] = []
-        # One transaction for everything this wake-up learned: completions, deadlines,
-        # trigger firings and claims commit together (fewer commits on the hop's path).
+        saved = self._memory()
+        try:
+            self._apply(ended, due, periodic, claim, now, notices)
+        except errors.StoreError as exc:
+            # A transient failure (a PostgreSQL deadlock, a lost connection): nothing was
+            # written, so forget what this wake-up changed in memory and go over it again.
+            log.warning("store error, retrying: %s", exc)
+            self._restore(saved)
+            for item in items:
+                self._queue.put(item)
+            for kind, run_id in due:
+                self.watchdog.add(store.now(), kind, run_id)
+            self._local = None
+            time.sleep(0.05 + random.random() * 0.2)
+            return
+        for run_id in self._to_cancel + [item[1] for item in items if item[0] == "cancel"]:
+            self._cancel(run_id)
+        self._launch()  # before publishing: the next job's start is the latency that matters
+        self._publish(notices)
+
+    def _memory(self) -> tuple[Any, ...]:
+        return (dict(self._mine), dict(self._by_engine), dict(self._pending), list(self._started), self._unowned)
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        mine = saved[0]
+        for run_id in self._mine.keys() - mine.keys():
+            self.dispatcher.release(self._mine[run_id][0])  # adopted in the failed transaction
+        for run_id in mine.keys() - self._mine.keys():
+            self.dispatcher.reserve(mine[run_id][0])  # forgotten in the failed transaction
+        self._mine, self._by_engine, self._pending, self._started, self._unowned = saved
+
+    def _apply(self, ended: list[tuple[str, str, Any]], due: list[tuple[str, str]], periodic: bool,
+               claim: bool, now: float, notices: list[dict[str, Any]]) -> None:
+        """One transaction for everything a wake-up learned: completions, deadlines, trigger
+        firings and claims commit together (fewer commits on the hop's path)."""
         with self.db.transaction() as tx:
             self._local = []
             self._record_started(tx, notices)
@@ -163,10 +197,6 @@ class Orchestrator:
                 claim = True  # runs that ended at once wrote events to the store
             self._claim(tx)
             self._local = None
-        for run_id in self._to_cancel + [item[1] for item in items if item[0] == "cancel"]:
-            self._cancel(run_id)
-        self._launch()  # before publishing: the next job's start is the latency that matters
-        self._publish(notices)
 
     def _ended(self, exits: Iterable[tuple[str, str]]) -> list[tuple[str, str, Any]]:
         """The exited runs whose engine reports a terminal status (no store access)."""

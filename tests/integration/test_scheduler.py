@@ -32,7 +32,17 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from orchestrator import definitions, job_run, models, runner, scheduler, service, states, store
+from orchestrator import (
+    definitions,
+    errors,
+    job_run,
+    models,
+    runner,
+    scheduler,
+    service,
+    states,
+    store,
+)
 from orchestrator.settings import Settings
 
 J = states.JobRunState
@@ -385,10 +395,9 @@ def _crash(*args: Any, **kwargs: Any) -> Any:
     raise RuntimeError("crash while creating a job run")
 
 
-def test_a_crash_while_completing_a_run_loses_no_completion(
-    fan: store.Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The pass that would fire "all" and "any" crashes; the next one fires both, once."""
+def test_a_crashed_pass_loses_no_completion(fan: store.Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pass over two completions (that fire "all" and "any") crashes while marking its
+    events; they stay unprocessed, and the next pass fires both triggers, once."""
     db = fan
     run_id = service.start_workflow_run(db, "fan")
     run_pass(db, scheduler.Scheduler("s1"))
@@ -710,3 +719,44 @@ def test_scheduler_state_machine(
             phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         ),
     )  # fmt: skip
+
+
+# --- a transient store failure in the middle of a wake-up -------------------------------------
+
+
+def test_a_failed_wake_up_transaction_is_retried_without_loss(
+    db: store.Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deadlock or lost connection rolls a wake-up back; the loop goes over it again, so every
+    completion is recorded once, every trigger fires once and the run completes."""
+    (tmp_path / "ok.py").write_text(
+        "import sys, pathlib\n"
+        "name = sys.argv[sys.argv.index('--JOB_NAME') + 1]\n"
+        "with open(pathlib.Path(__file__).parent / 'ledger.txt', 'a') as f:\n"
+        "    f.write(name + '\\n')\n"
+    )
+    job = {"Command": {"ScriptLocation": "ok.py"}, "Workflow": "flaky_store"}
+    apply(db, settings, {
+        "Workflows": [{"Name": "flaky_store"}],
+        "Jobs": [{"Name": "a", **job}, {"Name": "b", **job, "DependsOn": {"a": "SUCCEEDED"}},
+                 {"Name": "c", **job, "DependsOn": {"b": "SUCCEEDED"}}],
+    }, tmp_path)
+    real = scheduler.Scheduler.run_pass
+    calls = Counter[str]()
+
+    def flaky(self: scheduler.Scheduler, tx: store.Tx, *args: Any, **kwargs: Any) -> scheduler.PassResult:
+        result = real(self, tx, *args, **kwargs)
+        calls["pass"] += 1
+        if calls["pass"] in (2, 4):  # after a's and b's completions were written in this transaction
+            raise errors.StoreError("store error: deadlock detected")
+        return result
+
+    monkeypatch.setattr(scheduler.Scheduler, "run_pass", flaky)
+    run_id = service.start_workflow_run(db, "flaky_store")
+    run = drive(db, settings, run_id)
+    assert run["Status"] == "COMPLETED"
+    assert (tmp_path / "ledger.txt").read_text().split() == ["a", "b", "c"]
+    assert [r["state"] for r in job_runs_of(db, run_id)] == ["SUCCEEDED"] * 3
+    assert firings(db, run_id) == Counter({"flaky_store.start": 1, "flaky_store.b.depends": 1,
+                                           "flaky_store.c.depends": 1})
+    assert calls["pass"] > 4
