@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import hashlib
 import logging
 import os
+import py_compile
 import select
 import signal
 import subprocess
@@ -61,7 +64,31 @@ class ProcessRunId:
 
 def python_argv(script: str | os.PathLike[str], args: Sequence[str], python: str | None = None) -> list[str]:
     """argv that runs ``script`` like ``python script args...`` and records its exit status."""
-    return [python or sys.executable, str(BOOT_SCRIPT), os.fspath(script), *args]
+    boot = boot_code() if python in (None, sys.executable) else str(BOOT_SCRIPT)
+    return [python or sys.executable, boot, os.fspath(script), *args]
+
+
+def boot_code() -> str:
+    """_boot.py compiled once for this interpreter: Python runs a ``.pyc`` given as the script
+    without compiling it, which saves each job ~0.6 ms (a main script is never cached)."""
+    target = _boot_pyc()
+    if not target.exists():  # first use, or a cache cleaner removed it
+        try:
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}")
+            py_compile.compile(str(BOOT_SCRIPT), cfile=str(tmp), doraise=True)
+            os.replace(tmp, target)
+        except (OSError, py_compile.PyCompileError):
+            return str(BOOT_SCRIPT)
+    return str(target)
+
+
+@functools.cache
+def _boot_pyc() -> Path:
+    digest = hashlib.sha256(BOOT_SCRIPT.read_bytes() + sys.version.encode()).hexdigest()[:16]
+    # The user's own cache, not a shared temp folder: nobody else can put code there.
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "adhere"
+    return cache / f"boot-{digest}.pyc"
 
 
 def _proc_stat(pid: int) -> tuple[str, int] | None:
