@@ -395,11 +395,13 @@ class LocalProcesses:
             self._on_exit(key)
         except Exception:
             log.exception("the exit listener failed for %s", key)
-        if watched.proc is not None:
+        status_file = watched.rid.run_dir / EXIT_STATUS
+        if watched.proc is not None and (code != 0 or not status_file.exists()):
             # The parent's word is final (a signal death leaves no file from _boot.py), and
-            # written down it serves pollers in other processes and after a restart.
+            # written down it serves pollers in other processes and after a restart. A clean
+            # exit that _boot.py already recorded needs no second write.
             try:
-                _write_atomic(watched.rid.run_dir / EXIT_STATUS, f"{code}\n")
+                _write_atomic(status_file, f"{code}\n")
             except OSError:
                 log.exception("cannot record the exit status of %s", key)
                 with self._lock:

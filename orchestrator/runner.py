@@ -322,8 +322,10 @@ class Orchestrator:
 
     # --- deadlines ------------------------------------------------------------------------
     def _due(self, tx: store.Tx, due: Iterable[tuple[str, str]], notices: list[dict[str, Any]]) -> None:
+        ids = list({run_id for _, run_id in due})
+        rows = {r["id"]: r for r in store.job_runs_where(tx, models.job_runs.c.id.in_(ids))}  # one query
         for kind, run_id in due:
-            row = store.get_job_run(tx, run_id)
+            row = rows.get(run_id)
             if row is None or row["state"] in _TERMINAL_VALUES:
                 continue
             if kind == wd.TIMEOUT and row["state"] in (_J.RUNNING.value, _J.STARTING.value):
@@ -344,7 +346,10 @@ class Orchestrator:
         started = row.get("started_on") or row["created_on"]
         event = events.job_run_status(row["job_name"], row["id"], state, started_on=started,
                                       notify_delay_after=delay, time=store.now())
-        store.update_job_run(tx, row["id"], notified_states=[*row["notified_states"], state])
+        notified = [*row["notified_states"], state]
+        store.update_job_run(tx, row["id"], notified_states=notified)
+        if isinstance(row, dict):
+            row["notified_states"] = notified  # a second due entry for this run sees it
         return [self._record(tx, event, row)]
 
     def _cancel(self, run_id: str) -> None:
