@@ -221,6 +221,7 @@ class LocalProcesses:
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._null: int | None = None
 
     # -- starting -------------------------------------------------------------------------
 
@@ -236,10 +237,13 @@ class LocalProcesses:
         if self._closed:
             raise errors.EngineError("the engine is closed")
         run_dir = Path(os.path.abspath(run_dir))  # not resolve(): a stat per path component per job
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (EXIT_STATUS, CANCELLED):  # from an earlier attempt in the same folder
-            with contextlib.suppress(FileNotFoundError):
-                (run_dir / stale).unlink()
+        # File operations are most of a spawn's cost: skip those a fresh folder cannot need.
+        if run_dir.is_dir():
+            for stale in (EXIT_STATUS, CANCELLED):  # from an earlier attempt in the same folder
+                with contextlib.suppress(FileNotFoundError):
+                    (run_dir / stale).unlink()
+        else:
+            run_dir.mkdir(parents=True)
         child_env = dict(os.environ if env is None else env)
         child_env[RUN_DIR_ENV] = str(run_dir)
         with open(run_dir / STDOUT, "wb") as out, open(run_dir / STDERR, "wb") as err:
@@ -248,7 +252,7 @@ class LocalProcesses:
                     list(argv),
                     cwd=cwd,
                     env=child_env,
-                    stdin=subprocess.DEVNULL,
+                    stdin=self._devnull(),
                     stdout=out,
                     stderr=err,
                     start_new_session=True,
@@ -260,6 +264,12 @@ class LocalProcesses:
         rid = ProcessRunId(proc.pid, stat[1] if stat else 0, run_dir)
         self._watch(rid, os.pidfd_open(proc.pid), proc)
         return str(rid)
+
+    def _devnull(self) -> int:
+        """One /dev/null descriptor for every child's stdin (subprocess.DEVNULL opens one per spawn)."""
+        if self._null is None:
+            self._null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        return self._null
 
     # -- the engine operations ------------------------------------------------------------
 
@@ -320,6 +330,9 @@ class LocalProcesses:
                 os.close(self._wake_r)
                 os.close(self._wake_w)
                 self._epoll = None
+            if self._null is not None:
+                os.close(self._null)
+                self._null = None
 
     # -- watching -------------------------------------------------------------------------
 

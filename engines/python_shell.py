@@ -25,6 +25,8 @@ class PythonShellEngine(base.Engine):
         self._python = self.options.get("python") or None
         self._processes = process.LocalProcesses(self.notify)
         self._scripts: dict[str, Path] = {}
+        # os.environ decodes every variable on each read: copy it once per engine.
+        self._environ = dict(os.environ)
 
     def submit(self, request: base.RunRequest) -> str:
         """Start the script; a missing script raises EngineError (not retryable), starting nothing."""
@@ -34,7 +36,7 @@ class PythonShellEngine(base.Engine):
             self._scripts[request.script] = script
         if not script.is_file():
             raise errors.EngineError(f"script not found: {script}")
-        env = {**os.environ, **request.env}
+        env = {**self._environ, **request.env}
         return self._processes.spawn(
             process.python_argv(script, request.argv(), self._python),
             run_dir=request.run_dir,
