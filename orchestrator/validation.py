@@ -1,16 +1,7 @@
 """Loading definition files and validating them whole: every problem, each at its place.
 
 Places use the Glue spelling and the indexes of the original file (``Triggers[2].Predicate``).
-The DependsOn shorthand on a job or crawler entry compiles to triggers:
-
-- ``DependsOn: {a: SUCCEEDED, c: FAILED}`` (or a name, or a list of names meaning SUCCEEDED)
-  on ``b`` becomes one CONDITIONAL trigger ``<workflow>.b.depends`` (``b.depends`` outside a
-  workflow) with ``Logical`` = ``WaitFor`` (AND by default), StartOnCreation true, starting ``b``.
-- Entries with ``Workflow: wf`` and no DependsOn are start nodes. Those not already started by
-  an explicit trigger of ``wf`` go into one ON_DEMAND trigger ``wf.start``. If ``wf`` already has
-  an explicit start trigger, such an entry is a problem: list it in that trigger's Actions, or
-  give it DependsOn. (We never edit a trigger the user wrote.)
-- A generated name that an explicit trigger already uses is a problem.
+The DependsOn shorthand is compiled by orchestrator.shorthand.
 """
 
 from __future__ import annotations
@@ -32,6 +23,7 @@ import yaml
 
 from orchestrator import definitions as d
 from orchestrator import errors, graph
+from orchestrator import shorthand as sh
 from orchestrator.states import CRAWL_CONDITION_STATES, JOB_CONDITION_STATES, TriggerType
 
 _MODELS: dict[str, type[pydantic.BaseModel]] = {
@@ -43,8 +35,8 @@ _MODELS: dict[str, type[pydantic.BaseModel]] = {
 _TOP_KEYS = {k.lower(): k for k in _MODELS} | {k: k for k in _MODELS}
 _SINGULAR = {"Jobs": "job", "Crawlers": "crawler", "Triggers": "trigger", "Workflows": "workflow"}
 _SHORTHAND = frozenset(d._Shorthand.model_fields)
-JOB_STATES_TEXT = "SUCCEEDED, STOPPED, FAILED, TIMEOUT"
-CRAWL_STATES_TEXT = "SUCCEEDED, FAILED, CANCELLED"
+JOB_STATES_TEXT = sh.JOB_STATES_TEXT
+CRAWL_STATES_TEXT = sh.CRAWL_STATES_TEXT
 _START_TYPES = "ON_DEMAND, SCHEDULED or EVENT"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _CRON = re.compile(r"^cron\((.*)\)$")
@@ -80,61 +72,13 @@ class _Raw:
     data: Any
 
 
-@dataclass
-class _At:
-    """Maps a path inside a trigger to its place in the files.
-
-    An explicit trigger's paths sit below its entry; a generated trigger's map back to the
-    DependsOn or Workflow key that produced it (``parts``: path prefix -> place).
-    """
-
-    where: str
-    parts: dict[str, str] | None = None
-
-    def __call__(self, path: str = "") -> str:
-        if self.parts is None:
-            return f"{self.where}.{path}" if path else self.where
-        for prefix, place in self.parts.items():
-            if path == prefix or path.startswith((f"{prefix}.", f"{prefix}[")):
-                return place
-        return self.where
-
-
-@dataclass
-class _Known:
-    """Names declared anywhere in the files, valid entries or not (so one typo gives one problem)."""
-
-    jobs: set[str]
-    crawlers: set[str]
-    workflows: set[str]
-
-
-class _Problems(list[errors.Problem]):
-    """Problems in the order found. A place that failed schema validation is not reported again
-    by the later checks, which see the entry with that part removed (see ``_salvage``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.schema_places: set[str] = set()
-
-    def add(self, where: str, message: str) -> None:
-        if not any(
-            where == p or where.startswith((f"{p}.", f"{p}[")) for p in self.schema_places
-        ):
-            self.append(errors.Problem(where, message))
-
-    def add_schema(self, where: str, message: str) -> None:
-        self.append(errors.Problem(where, message))
-        self.schema_places.add(where)
-
-
 # --- entry points ------------------------------------------------------------------------------
 
 
 def load_files(paths: Sequence[Path]) -> d.Definitions:
     """Read, merge and validate definition files; raise ValidationError listing every problem."""
     paths = [Path(p) for p in paths]
-    problems = _Problems()
+    problems = sh.Problems()
     raws: list[_Raw] = []
     for path in paths:
         prefix = f"{path}: " if len(paths) > 1 else ""
@@ -147,12 +91,12 @@ def load_files(paths: Sequence[Path]) -> d.Definitions:
 
 def load_mapping(data: Mapping[str, Any], base_dir: Path, source: str = "") -> d.Definitions:
     """Validate one already-parsed definition mapping (tests, the HTTP API)."""
-    problems = _Problems()
+    problems = sh.Problems()
     raws = _entries(data, "", Path(base_dir), problems)
     return _finish(raws, problems, source)
 
 
-def _finish(raws: list[_Raw], problems: _Problems, source: str) -> d.Definitions:
+def _finish(raws: list[_Raw], problems: sh.Problems, source: str) -> d.Definitions:
     result = _build(raws, problems)
     if problems:
         raise errors.ValidationError(problems, source=source)
@@ -162,10 +106,12 @@ def _finish(raws: list[_Raw], problems: _Problems, source: str) -> d.Definitions
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _read(path: Path, prefix: str, problems: _Problems) -> Any:
+def _read(path: Path, prefix: str, problems: sh.Problems) -> Any:
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".json"):
-        problems.add(prefix.rstrip(": "), f"unsupported file type '{suffix}'; use .yaml, .yml or .json")
+        problems.add(
+            prefix.rstrip(": "), f"unsupported file type '{suffix}'; use .yaml, .yml or .json"
+        )
         return None
     try:
         text = path.read_text(encoding="utf-8")
@@ -176,7 +122,9 @@ def _read(path: Path, prefix: str, problems: _Problems) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            problems.add(f"{prefix}line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}")
+            problems.add(
+                f"{prefix}line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}"
+            )
             return None
     try:
         return yaml.safe_load(text) or {}
@@ -187,15 +135,19 @@ def _read(path: Path, prefix: str, problems: _Problems) -> Any:
         return None
 
 
-def _entries(data: Any, prefix: str, base_dir: Path, problems: _Problems) -> list[_Raw]:
+def _entries(data: Any, prefix: str, base_dir: Path, problems: sh.Problems) -> list[_Raw]:
     if not isinstance(data, Mapping):
-        problems.add(prefix.rstrip(": "), "must be a mapping with Jobs, Crawlers, Triggers, Workflows")
+        problems.add(
+            prefix.rstrip(": "), "must be a mapping with Jobs, Crawlers, Triggers, Workflows"
+        )
         return []
     raws = []
     for key, items in data.items():
         kind = _TOP_KEYS.get(key)
         if kind is None:
-            problems.add(f"{prefix}{key}", "unknown top-level key; use Jobs, Crawlers, Triggers, Workflows")
+            problems.add(
+                f"{prefix}{key}", "unknown top-level key; use Jobs, Crawlers, Triggers, Workflows"
+            )
         elif items is None:
             continue
         elif not isinstance(items, list):
@@ -219,19 +171,25 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         key = str(loc[-1])
         close = _ALIASES_LOWER.get(key.lower().replace("_", ""))
-        close = close or next(iter(difflib.get_close_matches(key, _ALIASES_LOWER.values(), 1)), None)
+        close = close or next(
+            iter(difflib.get_close_matches(key, _ALIASES_LOWER.values(), 1)), None
+        )
         return "unknown field" + (f" (did you mean {close}?)" if close else "")
     if kind == "value_error":
         return str(err["ctx"]["error"])
     if kind == "enum":
         if "Conditions" in [_ALIASES.get(str(p), p) for p in loc]:
-            allowed = JOB_STATES_TEXT if _ALIASES.get(str(loc[-1])) == "State" else CRAWL_STATES_TEXT
-            return f"{err['input']!r} is not a state a trigger can wait for; choose one of {allowed}"
+            allowed = (
+                JOB_STATES_TEXT if _ALIASES.get(str(loc[-1])) == "State" else CRAWL_STATES_TEXT
+            )
+            return (
+                f"{err['input']!r} is not a state a trigger can wait for; choose one of {allowed}"
+            )
         return f"must be one of {err['ctx']['expected']}"
     return str(err["msg"])
 
 
-def _validate(raw: _Raw, problems: _Problems) -> Any:
+def _validate(raw: _Raw, problems: sh.Problems) -> Any:
     if not isinstance(raw.data, Mapping):
         problems.add(raw.where, f"each {_SINGULAR[raw.kind]} must be a mapping")
         return None
@@ -245,7 +203,11 @@ def _validate(raw: _Raw, problems: _Problems) -> Any:
 
 
 # Stand-ins for required fields that no cross-reference check reads.
-_PLACEHOLDERS: dict[str, Any] = {"ScriptLocation": "", "Command": {"ScriptLocation": ""}, "Actions": []}
+_PLACEHOLDERS: dict[str, Any] = {
+    "ScriptLocation": "",
+    "Command": {"ScriptLocation": ""},
+    "Actions": [],
+}
 
 
 def _salvage(model: type[pydantic.BaseModel], data: Any, exc: pydantic.ValidationError) -> Any:
@@ -299,20 +261,23 @@ def _plain(entry: Any, model: type[d.Job] | type[d.Crawler]) -> Any:
     return model.model_validate(entry.model_dump(exclude=_SHORTHAND))
 
 
-def _build(raws: list[_Raw], problems: _Problems) -> d.Definitions:
+def _build(raws: list[_Raw], problems: sh.Problems) -> d.Definitions:
     names: dict[str, dict[str, str]] = defaultdict(dict)  # kind -> name -> first place
     for raw in raws:
         if (name := _raw_name(raw)) is None:
             continue
         first = names[raw.kind].setdefault(name, raw.where)
         if first != raw.where:
-            problems.add(f"{raw.where}.Name", f"duplicate {_SINGULAR[raw.kind]} name '{name}' (first at {first})")
-    known = _Known(set(names["Jobs"]), set(names["Crawlers"]), set(names["Workflows"]))
+            problems.add(
+                f"{raw.where}.Name",
+                f"duplicate {_SINGULAR[raw.kind]} name '{name}' (first at {first})",
+            )
+    known = sh.Known(set(names["Jobs"]), set(names["Crawlers"]), set(names["Workflows"]))
 
     jobs: list[d.Job] = []
     crawlers: list[d.Crawler] = []
     shorthand: list[tuple[str, Any, str]] = []
-    explicit: list[tuple[d.Trigger, _At]] = []
+    explicit: list[tuple[d.Trigger, sh.At]] = []
     workflows: list[d.Workflow] = []
     broken: set[str | None] = set()  # workflows with a trigger we could not read
     for raw in raws:
@@ -331,11 +296,11 @@ def _build(raws: list[_Raw], problems: _Problems) -> d.Definitions:
             crawlers.append(_plain(model, d.Crawler))
             shorthand.append(("crawler", model, raw.where))
         elif raw.kind == "Triggers":
-            explicit.append((model, _At(raw.where)))
+            explicit.append((model, sh.At(raw.where)))
         else:
             workflows.append(model)
 
-    generated = _compile(shorthand, explicit, names["Triggers"], known, problems)
+    generated = sh.compile_triggers(shorthand, explicit, names["Triggers"], known, problems)
     triggers = explicit + generated
     for trigger, at in triggers:
         _check_trigger(trigger, at, known, problems)
@@ -343,122 +308,6 @@ def _build(raws: list[_Raw], problems: _Problems) -> d.Definitions:
     return d.Definitions(
         jobs=jobs, crawlers=crawlers, triggers=[t for t, _ in triggers], workflows=workflows
     )
-
-
-def _node_of(item: d.Action | d.Condition) -> tuple[str, str] | None:
-    if item.job_name:
-        return ("job", item.job_name)
-    return ("crawler", item.crawler_name) if item.crawler_name else None
-
-
-def _action(kind: str, name: str) -> d.Action:
-    return d.Action(job_name=name) if kind == "job" else d.Action(crawler_name=name)
-
-
-def _compile(
-    shorthand: list[tuple[str, Any, str]],
-    explicit: list[tuple[d.Trigger, _At]],
-    trigger_names: Mapping[str, str],
-    known: _Known,
-    problems: _Problems,
-) -> list[tuple[d.Trigger, _At]]:
-    """Triggers for the DependsOn/Workflow shorthand (rules in the module docstring)."""
-    out: list[tuple[d.Trigger, _At]] = []
-    start_nodes: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for kind, entry, where in shorthand:
-        wf = entry.workflow
-        if wf is not None and wf not in known.workflows:
-            problems.add(f"{where}.Workflow", f"unknown workflow '{wf}'")
-            continue
-        if not entry.depends_on:
-            if wf is not None:
-                start_nodes[wf].append((kind, entry.name, where))
-            continue
-        conditions, parts = [], {}
-        for dep, state in entry.depends_on.items():
-            place = f"{where}.DependsOn.{dep}"
-            is_job, is_crawler = dep in known.jobs, dep in known.crawlers
-            dep_kind = "job" if is_job else "crawler"
-            allowed, text = (
-                (JOB_CONDITION_STATES, JOB_STATES_TEXT)
-                if is_job
-                else (CRAWL_CONDITION_STATES, CRAWL_STATES_TEXT)
-            )
-            if is_job and is_crawler:
-                problems.add(place, f"'{dep}' names both a job and a crawler; use an explicit trigger")
-            elif not (is_job or is_crawler):
-                problems.add(place, f"unknown job or crawler '{dep}'")
-            elif (dep_kind, dep) == (kind, entry.name):
-                problems.add(place, f"a {kind} cannot depend on itself")
-            elif state.upper() not in allowed:
-                problems.add(place, f"a trigger cannot wait for {dep_kind} state '{state}'; choose one of {text}")
-            else:
-                parts[f"Predicate.Conditions[{len(conditions)}]"] = place
-                st = state.upper()
-                conditions.append(
-                    d.Condition(job_name=dep, state=st)
-                    if is_job
-                    else d.Condition(crawler_name=dep, crawl_state=st)
-                )
-        if len(conditions) != len(entry.depends_on):
-            continue
-        name = f"{wf}.{entry.name}.depends" if wf else f"{entry.name}.depends"
-        trigger = _generate(
-            name, f"{where}.DependsOn", trigger_names, problems,
-            workflow_name=wf, type=TriggerType.CONDITIONAL, start_on_creation=True,
-            predicate=d.Predicate(logical=entry.wait_for, conditions=conditions),
-            actions=[_action(kind, entry.name)],
-            description=f"Generated from the DependsOn of {kind} '{entry.name}'.",
-        )  # fmt: skip
-        if trigger is not None:
-            out.append((trigger, _At(f"{where}.DependsOn", parts)))
-
-    for wf, nodes in start_nodes.items():
-        in_wf = [t for t, _ in explicit if t.workflow_name == wf]
-        started = {_node_of(a) for t in in_wf for a in t.actions}
-        nodes = [n for n in nodes if (n[0], n[1]) not in started]
-        existing = [t.name for t in in_wf if t.type != TriggerType.CONDITIONAL]
-        if not nodes:
-            continue
-        if existing:
-            for kind, name, where in nodes:
-                problems.add(
-                    f"{where}.Workflow",
-                    f"workflow '{wf}' already has start trigger '{existing[0]}'; list {kind} "
-                    f"'{name}' in its Actions or give it DependsOn",
-                )
-            continue
-        parts = {f"Actions[{i}]": f"{where}.Workflow" for i, (_, _, where) in enumerate(nodes)}
-        trigger = _generate(
-            f"{wf}.start", f"{nodes[0][2]}.Workflow", trigger_names, problems,
-            workflow_name=wf, type=TriggerType.ON_DEMAND,
-            actions=[_action(kind, name) for kind, name, _ in nodes],
-            description=f"Generated: starts the entries of workflow '{wf}' that have no DependsOn.",
-        )  # fmt: skip
-        if trigger is not None:
-            out.append((trigger, _At(f"{nodes[0][2]}.Workflow", parts)))
-
-    seen: dict[str, str] = {}
-    unique = []
-    for trigger, at in out:
-        if (first := seen.setdefault(trigger.name, at.where)) != at.where:
-            problems.add(at.where, f"generated trigger name '{trigger.name}' is also generated by {first}")
-        else:
-            unique.append((trigger, at))
-    return unique
-
-
-def _generate(
-    name: str, where: str, trigger_names: Mapping[str, str], problems: _Problems, **fields: Any
-) -> d.Trigger | None:
-    if name in trigger_names:
-        problems.add(where, f"generated trigger name '{name}' is already used by {trigger_names[name]}")
-        return None
-    try:
-        return d.Trigger(name=name, **fields)
-    except pydantic.ValidationError as exc:
-        problems.add(where, f"cannot generate trigger '{name}': {_message(exc.errors()[0])}")
-        return None
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -471,7 +320,7 @@ def _schedule_problem(schedule: str) -> str | None:
     return None
 
 
-def _check_trigger(t: d.Trigger, at: _At, known: _Known, problems: _Problems) -> None:
+def _check_trigger(t: d.Trigger, at: sh.At, known: sh.Known, problems: sh.Problems) -> None:
     add = problems.add
     if t.workflow_name and t.workflow_name not in known.workflows:
         add(at("WorkflowName"), f"unknown workflow '{t.workflow_name}'")
@@ -507,10 +356,10 @@ def _check_trigger(t: d.Trigger, at: _At, known: _Known, problems: _Problems) ->
 
 
 def _check_predicate(
-    t: d.Trigger, pred: d.Predicate, at: _At, known: _Known, problems: _Problems
+    t: d.Trigger, pred: d.Predicate, at: sh.At, known: sh.Known, problems: sh.Problems
 ) -> None:
     add = problems.add
-    started = {_node_of(a) for a in t.actions}
+    started = {sh.node_of(a) for a in t.actions}
     if not pred.conditions:
         add(at("Predicate.Conditions"), "must list at least one condition")
     if len(pred.conditions) > 1 and pred.logical is None:
@@ -543,7 +392,10 @@ def _check_predicate(
         if state is None:
             add(at(f"{here}.{state_key}"), f"is required; choose one of {text}")
         elif state not in allowed:
-            add(at(f"{here}.{state_key}"), f"a trigger cannot wait for {state}; choose one of {text}")
+            add(
+                at(f"{here}.{state_key}"),
+                f"a trigger cannot wait for {state}; choose one of {text}",
+            )
         if t.type == TriggerType.CONDITIONAL and (kind, name) in started:
             add(
                 at(f"{here}.{name_key}"),
@@ -552,18 +404,18 @@ def _check_predicate(
 
 
 def _check_workflows(
-    triggers: list[tuple[d.Trigger, _At]],
+    triggers: list[tuple[d.Trigger, sh.At]],
     workflow_places: Mapping[str, str],
-    known: _Known,
+    known: sh.Known,
     broken: set[str | None],
-    problems: _Problems,
+    problems: sh.Problems,
 ) -> None:
     """One start trigger per workflow, conditions that can be met, no cycles.
 
     The first two are skipped for a workflow with a trigger or action already reported as
     unreadable: they would only echo that problem.
     """
-    groups: dict[str | None, list[tuple[d.Trigger, _At]]] = defaultdict(list)
+    groups: dict[str | None, list[tuple[d.Trigger, sh.At]]] = defaultdict(list)
     for trigger, at in triggers:
         groups[trigger.workflow_name].append((trigger, at))
     for wf, items in groups.items():
@@ -588,7 +440,7 @@ def _check_workflows(
             problems.add(place, "cycle: " + " -> ".join(cycle))
 
 
-def _readable(action: d.Action, known: _Known) -> bool:
+def _readable(action: d.Action, known: sh.Known) -> bool:
     if action.job_name and action.crawler_name:
         return False
     if action.job_name:
@@ -597,15 +449,15 @@ def _readable(action: d.Action, known: _Known) -> bool:
 
 
 def _check_reachable(
-    wf: str, items: list[tuple[d.Trigger, _At]], known: _Known, problems: _Problems
+    wf: str, items: list[tuple[d.Trigger, sh.At]], known: sh.Known, problems: sh.Problems
 ) -> None:
     """Glue only counts runs started inside the workflow run, so a watched node must be started there."""
-    started = {_node_of(a) for t, _ in items for a in t.actions}
+    started = {sh.node_of(a) for t, _ in items for a in t.actions}
     for t, at in items:
         if t.type != TriggerType.CONDITIONAL or t.predicate is None:
             continue
         for i, c in enumerate(t.predicate.conditions):
-            node = _node_of(c)
+            node = sh.node_of(c)
             if node is None or (c.job_name and c.crawler_name) or node in started:
                 continue
             kind, name = node

@@ -1,0 +1,200 @@
+"""The DependsOn shorthand: jobs and crawlers that name what they wait for, compiled to Glue triggers.
+
+The DependsOn shorthand on a job or crawler entry compiles to triggers:
+
+- ``DependsOn: {a: SUCCEEDED, c: FAILED}`` (or a name, or a list of names meaning SUCCEEDED)
+  on ``b`` becomes one CONDITIONAL trigger ``<workflow>.b.depends`` (``b.depends`` outside a
+  workflow) with ``Logical`` = ``WaitFor`` (AND by default), StartOnCreation true, starting ``b``.
+- Entries with ``Workflow: wf`` and no DependsOn are start nodes. Those not already started by
+  an explicit trigger of ``wf`` go into one ON_DEMAND trigger ``wf.start``. If ``wf`` already has
+  an explicit start trigger, such an entry is a problem: list it in that trigger's Actions, or
+  give it DependsOn. (We never edit a trigger the user wrote.)
+- A generated name that an explicit trigger already uses is a problem.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+
+from orchestrator import definitions as d
+from orchestrator import errors
+from orchestrator.states import CRAWL_CONDITION_STATES, JOB_CONDITION_STATES, TriggerType
+
+JOB_STATES_TEXT = "SUCCEEDED, STOPPED, FAILED, TIMEOUT"
+CRAWL_STATES_TEXT = "SUCCEEDED, FAILED, CANCELLED"
+
+
+@dataclass
+class At:
+    """Maps a path inside a trigger to its place in the files.
+
+    An explicit trigger's paths sit below its entry; a generated trigger's map back to the
+    DependsOn or Workflow key that produced it (``parts``: path prefix -> place).
+    """
+
+    where: str
+    parts: dict[str, str] | None = None
+
+    def __call__(self, path: str = "") -> str:
+        if self.parts is None:
+            return f"{self.where}.{path}" if path else self.where
+        for prefix, place in self.parts.items():
+            if path == prefix or path.startswith((f"{prefix}.", f"{prefix}[")):
+                return place
+        return self.where
+
+
+@dataclass
+class Known:
+    """Names declared anywhere in the files, valid entries or not (so one typo gives one problem)."""
+
+    jobs: set[str]
+    crawlers: set[str]
+    workflows: set[str]
+
+
+class Problems(list[errors.Problem]):
+    """Problems in the order found. A place that failed schema validation is not reported again
+    by the later checks, which see the entry with that part removed (see ``_salvage``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.schema_places: set[str] = set()
+
+    def add(self, where: str, message: str) -> None:
+        if not any(where == p or where.startswith((f"{p}.", f"{p}[")) for p in self.schema_places):
+            self.append(errors.Problem(where, message))
+
+    def add_schema(self, where: str, message: str) -> None:
+        self.append(errors.Problem(where, message))
+        self.schema_places.add(where)
+
+
+def node_of(item: d.Action | d.Condition) -> tuple[str, str] | None:
+    if item.job_name:
+        return ("job", item.job_name)
+    return ("crawler", item.crawler_name) if item.crawler_name else None
+
+
+def _action(kind: str, name: str) -> d.Action:
+    return d.Action(job_name=name) if kind == "job" else d.Action(crawler_name=name)
+
+
+def compile_triggers(
+    shorthand: list[tuple[str, Any, str]],
+    explicit: list[tuple[d.Trigger, At]],
+    trigger_names: Mapping[str, str],
+    known: Known,
+    problems: Problems,
+) -> list[tuple[d.Trigger, At]]:
+    """Triggers for the DependsOn/Workflow shorthand (rules in the module docstring)."""
+    out: list[tuple[d.Trigger, At]] = []
+    start_nodes: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for kind, entry, where in shorthand:
+        wf = entry.workflow
+        if wf is not None and wf not in known.workflows:
+            problems.add(f"{where}.Workflow", f"unknown workflow '{wf}'")
+            continue
+        if not entry.depends_on:
+            if wf is not None:
+                start_nodes[wf].append((kind, entry.name, where))
+            continue
+        conditions, parts = [], {}
+        for dep, state in entry.depends_on.items():
+            place = f"{where}.DependsOn.{dep}"
+            is_job, is_crawler = dep in known.jobs, dep in known.crawlers
+            dep_kind = "job" if is_job else "crawler"
+            allowed, text = (
+                (JOB_CONDITION_STATES, JOB_STATES_TEXT)
+                if is_job
+                else (CRAWL_CONDITION_STATES, CRAWL_STATES_TEXT)
+            )
+            if is_job and is_crawler:
+                problems.add(
+                    place, f"'{dep}' names both a job and a crawler; use an explicit trigger"
+                )
+            elif not (is_job or is_crawler):
+                problems.add(place, f"unknown job or crawler '{dep}'")
+            elif (dep_kind, dep) == (kind, entry.name):
+                problems.add(place, f"a {kind} cannot depend on itself")
+            elif state.upper() not in allowed:
+                problems.add(
+                    place,
+                    f"a trigger cannot wait for {dep_kind} state '{state}'; choose one of {text}",
+                )
+            else:
+                parts[f"Predicate.Conditions[{len(conditions)}]"] = place
+                st = state.upper()
+                conditions.append(
+                    d.Condition(job_name=dep, state=st)
+                    if is_job
+                    else d.Condition(crawler_name=dep, crawl_state=st)
+                )
+        if len(conditions) != len(entry.depends_on):
+            continue
+        name = f"{wf}.{entry.name}.depends" if wf else f"{entry.name}.depends"
+        trigger = _generate(
+            name, f"{where}.DependsOn", trigger_names, problems,
+            workflow_name=wf, type=TriggerType.CONDITIONAL, start_on_creation=True,
+            predicate=d.Predicate(logical=entry.wait_for, conditions=conditions),
+            actions=[_action(kind, entry.name)],
+            description=f"Generated from the DependsOn of {kind} '{entry.name}'.",
+        )  # fmt: skip
+        if trigger is not None:
+            out.append((trigger, At(f"{where}.DependsOn", parts)))
+
+    for wf, nodes in start_nodes.items():
+        in_wf = [t for t, _ in explicit if t.workflow_name == wf]
+        started = {node_of(a) for t in in_wf for a in t.actions}
+        nodes = [n for n in nodes if (n[0], n[1]) not in started]
+        existing = [t.name for t in in_wf if t.type != TriggerType.CONDITIONAL]
+        if not nodes:
+            continue
+        if existing:
+            for kind, name, where in nodes:
+                problems.add(
+                    f"{where}.Workflow",
+                    f"workflow '{wf}' already has start trigger '{existing[0]}'; list {kind} "
+                    f"'{name}' in its Actions or give it DependsOn",
+                )
+            continue
+        parts = {f"Actions[{i}]": f"{where}.Workflow" for i, (_, _, where) in enumerate(nodes)}
+        trigger = _generate(
+            f"{wf}.start", f"{nodes[0][2]}.Workflow", trigger_names, problems,
+            workflow_name=wf, type=TriggerType.ON_DEMAND,
+            actions=[_action(kind, name) for kind, name, _ in nodes],
+            description=f"Generated: starts the entries of workflow '{wf}' that have no DependsOn.",
+        )  # fmt: skip
+        if trigger is not None:
+            out.append((trigger, At(f"{nodes[0][2]}.Workflow", parts)))
+
+    seen: dict[str, str] = {}
+    unique = []
+    for trigger, at in out:
+        if (first := seen.setdefault(trigger.name, at.where)) != at.where:
+            problems.add(
+                at.where, f"generated trigger name '{trigger.name}' is also generated by {first}"
+            )
+        else:
+            unique.append((trigger, at))
+    return unique
+
+
+def _generate(
+    name: str, where: str, trigger_names: Mapping[str, str], problems: Problems, **fields: Any
+) -> d.Trigger | None:
+    if name in trigger_names:
+        problems.add(
+            where, f"generated trigger name '{name}' is already used by {trigger_names[name]}"
+        )
+        return None
+    try:
+        return d.Trigger(name=name, **fields)
+    except pydantic.ValidationError as exc:
+        problems.add(where, f"cannot generate trigger '{name}': {exc.errors()[0]['msg']}")
+        return None
