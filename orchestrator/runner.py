@@ -48,7 +48,7 @@ class Orchestrator:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._queue: queue.SimpleQueue[tuple[str, ...]] = queue.SimpleQueue()
         self.dispatcher = Dispatcher(settings, db.url, lambda c, e: self._queue.put(("exit", c, e)))
-        self.scheduler = Scheduler(self.id, take=self._take)
+        self.scheduler = Scheduler(self.id, take=self._take, active_here=self._active_here)
         self.watchdog = wd.Watchdog()
         self.notifier = notifications.Notifier(settings.notification_sinks, on_result=self._delivered)
         # Runs this process follows: job run id -> (command, engine run id or None).
@@ -101,6 +101,10 @@ class Orchestrator:
     def busy(self) -> bool:
         """True while this process follows runs it started, adopted or is about to start."""
         return bool(self._mine or self._pending)
+
+    def _active_here(self, workflow_run_id: str) -> bool:
+        # Within a scope every run this process starts or follows belongs to that workflow run.
+        return workflow_run_id == self.scope and bool(self._mine or self._pending)
 
     def _take(self, command: str) -> bool:
         """Whether a run the scheduler creates is ours to start: always within a scope (one

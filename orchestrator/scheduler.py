@@ -34,6 +34,7 @@ class Snapshot:
     conditional: tuple[dict[str, Any], ...]
     watchers: Mapping[tuple[str, str], tuple[str, ...]]
     predicates: Mapping[str, definitions.Predicate]
+    watched: Mapping[str, frozenset[tuple[str, str]]]
 
     @classmethod
     def of(cls, triggers: Sequence[Mapping[str, Any]]) -> Snapshot:
@@ -50,7 +51,8 @@ class Snapshot:
                     watchers[node].append(trig["Name"])
             else:
                 start.append(dict(trig))
-        return cls(tuple(start), tuple(conditional), {k: tuple(v) for k, v in watchers.items()}, preds)
+        watched = {name: frozenset(predicates.watched_nodes(pred)) for name, pred in preds.items()}
+        return cls(tuple(start), tuple(conditional), {k: tuple(v) for k, v in watchers.items()}, preds, watched)
 
     def trigger(self, name: str) -> dict[str, Any]:
         return next(t for t in self.conditional if t["Name"] == name)
@@ -71,9 +73,17 @@ class Scheduler:
     """Evaluates triggers; the only writer of firings. ``take(command)`` says whether the local
     dispatcher will start a new run itself, so it is claimed in the same transaction."""
 
-    def __init__(self, owner: str, take: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        owner: str,
+        take: Callable[[str], bool] | None = None,
+        active_here: Callable[[str], bool] | None = None,
+    ) -> None:
         self.owner = owner
         self.take = take or (lambda _command: False)
+        # True when this process itself runs an active job run of that workflow run: then the
+        # run cannot be complete, and the store need not be asked.
+        self.active_here = active_here or (lambda _run_id: False)
         self._snapshots: dict[str, Snapshot] = {}
 
     def run_pass(
@@ -135,7 +145,7 @@ class Scheduler:
             pred = snap.predicates[name]
             if _cannot_hold(tx, run_id, pred):
                 continue
-            latest = _latest(tx, run_id, predicates.watched_nodes(pred))
+            latest = _latest(tx, run_id, snap.watched[name])
             states = {node: (row["state"] if row and row["state"] in _TERMINAL else None) for node, row in latest.items()}
             if predicates.evaluate(pred, states):
                 preds = [
@@ -144,7 +154,12 @@ class Scheduler:
                     if row and any(c.job_name == node[1] and c.state == row["state"] for c in pred.conditions)
                 ]
                 fired |= self._fire(tx, run, snap.trigger(name), preds, result)
-        idle = not fired and not _has_active(tx, run_id) and not _has_unprocessed(tx, run_id)
+        idle = (
+            not fired
+            and not self.active_here(run_id)
+            and not _has_active(tx, run_id)
+            and not _has_unprocessed(tx, run_id)
+        )
         if idle and store.set_workflow_run_status(tx, run_id, WorkflowRunStatus.COMPLETED, completed_on=store.now()):
             self._ended(tx, run_id, result)
 
