@@ -50,7 +50,10 @@ class Orchestrator:
         self.dispatcher = Dispatcher(settings, db.url, lambda c, e: self._queue.put(("exit", c, e)))
         self.scheduler = Scheduler(self.id, take=self._take, active_here=self._active_here)
         self.watchdog = wd.Watchdog()
-        self.notifier = notifications.Notifier(settings.notification_sinks, on_result=self._delivered)
+        sinks: list[Any] = list(settings.notification_sinks)
+        if settings.notifications_file:
+            sinks += notifications.load_file(settings.notifications_file)
+        self.notifier = notifications.Notifier(sinks, on_result=self._delivered)
         # Runs this process follows: job run id -> (command, engine run id or None).
         self._mine: dict[str, tuple[str, str | None]] = {}
         self._by_engine: dict[tuple[str, str], str] = {}

@@ -38,6 +38,8 @@ class Settings(pydantic.BaseModel):
     spark_mode: str = "submit"
     # Notification sinks (orchestrator.notifications), e.g. [{"type": "webhook", "url": ...}].
     notification_sinks: list[dict[str, Any]] = pydantic.Field(default_factory=list)
+    # A YAML/JSON file with more sinks (a list, or {notification_sinks: [...]}).
+    notifications_file: Path | None = None
 
     @pydantic.field_validator("home")
     @classmethod
