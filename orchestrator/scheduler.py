@@ -92,7 +92,7 @@ class Scheduler:
         """One pass over ``local`` events (written consumed in this transaction by the caller)
         and, with ``claim``, the unprocessed events in the store."""
         result = PassResult()
-        claimed = _claim(tx, scope) if claim else []
+        claimed = store.claim_events(tx, scope=scope) if claim else []
         events = [*local, *claimed]
         if not events:
             return result
@@ -203,10 +203,6 @@ _ev = models.events
 _BP = sa.bindparam
 _RUN_HEADER = sa.select(_wr.c.id, _wr.c.workflow_name, _wr.c.status).where(_wr.c.id == _BP("_id"))
 _RUN_TRIGGERS = sa.select(_wr.c.triggers).where(_wr.c.id == _BP("_id"))
-_UNPROCESSED = sa.select(_ev).where(_ev.c.processed.is_(False)).order_by(_ev.c.id).limit(500)
-_UNPROCESSED_IN_SCOPE = _UNPROCESSED.where(
-    sa.or_(_ev.c.workflow_run_id == _BP("_scope"), _ev.c.job_run_id == _BP("_scope"))
-)
 _LATEST = (
     sa.select(_jr.c.id, _jr.c.job_name, _jr.c.state)
     .where(_jr.c.workflow_run_id == _BP("_run"), _jr.c.job_name.in_(_BP("_jobs", expanding=True)))
@@ -229,13 +225,6 @@ def _run_header(tx: store.Tx, run_id: str) -> dict[str, Any] | None:
     query = _LOCKING[id(_RUN_HEADER)] if tx.dialect.name == "postgresql" else _RUN_HEADER
     row = tx.execute(query, {"_id": run_id}).mappings().first()
     return dict(row) if row else None
-
-
-def _claim(tx: store.Tx, scope: str | None) -> list[dict[str, Any]]:
-    query = _UNPROCESSED_IN_SCOPE if scope else _UNPROCESSED
-    if tx.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return [dict(r) for r in tx.execute(query, {"_scope": scope} if scope else {}).mappings()]
 
 
 def _latest(tx: store.Tx, run_id: str, nodes: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any] | None]:

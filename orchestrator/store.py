@@ -175,6 +175,10 @@ _COUNT_JOB_RUNS = sa.select(sa.func.count()).where(
 )
 _INSERT_JOB_RUN = sa.insert(_jr)
 _INSERT_EVENT = sa.insert(_ev)
+_UNPROCESSED = sa.select(_ev).where(_ev.c.processed.is_(False)).order_by(_ev.c.id).limit(_BP("_limit"))
+_UNPROCESSED_IN_SCOPE = _UNPROCESSED.where(
+    sa.or_(_ev.c.workflow_run_id == _BP("_scope"), _ev.c.job_run_id == _BP("_scope"))
+)
 _MARK_PROCESSED = sa.update(_ev).where(_ev.c.id.in_(_BP("_ids", expanding=True)))
 _INSERT_NOTIFICATION = sa.insert(models.notifications)
 _STATE_ALLOWED = {
@@ -405,13 +409,13 @@ def insert_event(
     )
 
 
-def claim_events(tx: Tx, limit: int = 500) -> list[dict[str, Any]]:
-    """Unprocessed events, locked for this transaction (SKIP LOCKED lets several schedulers share)."""
-    t = models.events
-    query = sa.select(t).where(t.c.processed.is_(False)).order_by(t.c.id).limit(limit)
+def claim_events(tx: Tx, limit: int = 500, scope: str | None = None) -> list[dict[str, Any]]:
+    """Unprocessed events (of one workflow or job run with ``scope``), locked for this
+    transaction: SKIP LOCKED lets several schedulers share the outbox on PostgreSQL."""
+    query = _UNPROCESSED_IN_SCOPE if scope else _UNPROCESSED
     if tx.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return [dict(r) for r in tx.execute(query).mappings()]
+    return [dict(r) for r in tx.execute(query, {"_limit": limit, "_scope": scope}).mappings()]
 
 
 def mark_events_processed(tx: Tx, ids: Sequence[int]) -> None:
