@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -265,6 +266,46 @@ class LocalProcesses:
         self._watch(rid, os.pidfd_open(proc.pid), proc)
         return str(rid)
 
+    def fork_python(
+        self,
+        server: ForkServer,
+        script: str | os.PathLike[str],
+        args: Sequence[str],
+        *,
+        run_dir: Path,
+        cwd: Path,
+        env: Mapping[str, str],
+    ) -> str:
+        """Start a python job through the fork server (see engines/_zygote.py); same contract
+        as spawn() with python_argv(). The child is the server's, so it is watched as adopted."""
+        if self._closed:
+            raise errors.EngineError("the engine is closed")
+        run_dir = Path(os.path.abspath(run_dir))
+        if run_dir.is_dir():
+            for stale in (EXIT_STATUS, CANCELLED):
+                with contextlib.suppress(FileNotFoundError):
+                    (run_dir / stale).unlink()
+        else:
+            run_dir.mkdir(parents=True)
+        child_env = {**env, RUN_DIR_ENV: str(run_dir)}
+        pid = server.fork({
+            "argv": [os.fspath(script), *args], "cwd": str(cwd), "env": child_env,
+            "stdout": str(run_dir / STDOUT), "stderr": str(run_dir / STDERR), "run_dir": str(run_dir),
+        })
+        stat = _proc_stat(pid)
+        rid = ProcessRunId(pid, stat[1] if stat else 0, run_dir)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:  # ended (and reaped by the server) already
+            threading.Thread(target=self._on_exit, args=(str(rid),), daemon=True).start()
+            return str(rid)
+        if stat is None or not _is_ours_and_alive(rid):
+            os.close(pidfd)
+            threading.Thread(target=self._on_exit, args=(str(rid),), daemon=True).start()
+            return str(rid)
+        self._watch(rid, pidfd, None)
+        return str(rid)
+
     def _devnull(self) -> int:
         """One /dev/null descriptor for every child's stdin (subprocess.DEVNULL opens one per spawn)."""
         if self._null is None:
@@ -291,7 +332,14 @@ class LocalProcesses:
                 return base.EngineStatus(states.JobRunState.RUNNING)
         elif self._adopt(rid):
             return base.EngineStatus(states.JobRunState.RUNNING)
-        return status_of(rid.run_dir, read_exit_status(rid.run_dir), self._describe)
+        code = read_exit_status(rid.run_dir)
+        deadline = time.monotonic() + 0.5
+        while code is None and time.monotonic() < deadline and not (rid.run_dir / CANCELLED).exists():
+            # A job killed by a signal has its status written by its parent (a fork server),
+            # which may reap it a moment after we learn of its end.
+            time.sleep(0.01)
+            code = read_exit_status(rid.run_dir)
+        return status_of(rid.run_dir, code, self._describe)
 
     def cancel(self, engine_run_id: str, grace: float = 5.0) -> None:
         """TERM the process group now and KILL it after ``grace`` seconds; returns at once."""
@@ -421,3 +469,71 @@ class LocalProcesses:
                     self._unwritten[key] = code
         with self._lock:
             self._by_id.pop(key, None)
+
+
+class ForkServer:
+    """The client side of engines/_zygote.py: one server per engine, restarted if it dies.
+
+    Jobs whose environment changes a ``PYTHON*`` variable cannot use it (a forked interpreter
+    has read those already): ``compatible()`` says so and the caller spawns instead.
+    """
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = dict(env)
+        self._python_vars = {k: v for k, v in self._env.items() if k.startswith("PYTHON")}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def compatible(self, env: Mapping[str, str]) -> bool:
+        return {k: v for k, v in env.items() if k.startswith("PYTHON")} == self._python_vars
+
+    def fork(self, request: Mapping[str, object]) -> int:
+        import json
+
+        line = json.dumps(request).encode() + b"\n"
+        with self._lock:
+            for attempt in (1, 2):
+                proc = self._running()
+                assert proc.stdin is not None and proc.stdout is not None
+                try:
+                    proc.stdin.write(line)
+                    proc.stdin.flush()
+                    reply = proc.stdout.readline()
+                    if reply:
+                        return int(reply)
+                except (BrokenPipeError, ValueError):
+                    pass
+                self._stop(proc)
+                if attempt == 2:
+                    raise errors.EngineError("the python fork server failed to start a job")
+        raise AssertionError("unreachable")
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is not None:
+            self._stop(self._proc)  # died: close its pipes before starting another
+        if self._proc is None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", "from engines import _zygote; _zygote.serve()"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env=self._env, cwd="/", start_new_session=True,
+            )
+        return self._proc
+
+    def _stop(self, proc: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(OSError):
+            assert proc.stdin is not None
+            proc.stdin.close()  # EOF: the server ends; its jobs live on in their own sessions
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if self._proc is proc:
+            self._proc = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None:
+                self._stop(self._proc)

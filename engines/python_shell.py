@@ -27,6 +27,10 @@ class PythonShellEngine(base.Engine):
         self._scripts: dict[str, Path] = {}
         # os.environ decodes every variable on each read: copy it once per engine.
         self._environ = dict(os.environ)
+        # Jobs fork from a warm interpreter unless another interpreter or "spawn" is asked for.
+        start = self.options.get("python_start") or os.environ.get("ADHERE_PYTHON_START", "fork")
+        fork = start == "fork" and self._python is None
+        self._forks = process.ForkServer(self._environ) if fork else None
 
     def submit(self, request: base.RunRequest) -> str:
         """Start the script; a missing script raises EngineError (not retryable), starting nothing."""
@@ -37,6 +41,10 @@ class PythonShellEngine(base.Engine):
         if not script.is_file():
             raise errors.EngineError(f"script not found: {script}")
         env = {**self._environ, **request.env}
+        if self._forks is not None and self._forks.compatible(env):
+            return self._processes.fork_python(
+                self._forks, script, request.argv(), run_dir=request.run_dir, cwd=script.parent, env=env
+            )
         return self._processes.spawn(
             process.python_argv(script, request.argv(), self._python),
             run_dir=request.run_dir,
@@ -55,3 +63,5 @@ class PythonShellEngine(base.Engine):
 
     def close(self) -> None:
         self._processes.close()
+        if self._forks is not None:
+            self._forks.close()
