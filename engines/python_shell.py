@@ -28,7 +28,7 @@ class PythonShellEngine(base.Engine):
         # os.environ decodes every variable on each read: copy it once per engine.
         self._environ = dict(os.environ)
         # Jobs fork from a warm interpreter unless another interpreter or "spawn" is asked for.
-        start = self.options.get("python_start") or os.environ.get("ADHERE_PYTHON_START", "fork")
+        start = self.options.get("python_start", "fork")
         fork = start == "fork" and self._python is None
         self._forks = process.ForkServer(self._environ) if fork else None
 

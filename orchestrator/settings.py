@@ -26,6 +26,8 @@ class Settings(pydantic.BaseModel):
     max_processes: int = pydantic.Field(default_factory=lambda: os.cpu_count() or 1)
     # How often the scheduler looks at the store for work written by other processes.
     poll_interval: float = 0.25
+    # How python-shell jobs start: "fork" from a warm interpreter (fast), or "spawn" a new one.
+    python_start: str = "fork"
     # Seconds between TERM and KILL when a run is stopped or times out.
     kill_grace: float = 5.0
     # Ray: a dashboard address (http://host:8265) selects the Jobs API; empty = local cluster.
@@ -58,9 +60,10 @@ class Settings(pydantic.BaseModel):
         ray = {"ray_address": self.ray_address, "ray_idle_timeout": self.ray_idle_timeout}
         spark = {"spark_master": self.spark_master, "spark_connect_url": self.spark_connect_url,
                  "spark_mode": self.spark_mode}
+        shell = {"python_start": self.python_start}
         return {
             command: {k: str(v) for k, v in values.items() if v is not None}
-            for command, values in (("glueray", ray), ("glueetl", spark))
+            for command, values in (("glueray", ray), ("glueetl", spark), ("pythonshell", shell))
         }
 
     @property
