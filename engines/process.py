@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from engines import base
+from engines import base, fork_server
 from orchestrator import errors, states
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ class LocalProcesses:
 
     def fork_python(
         self,
-        server: ForkServer,
+        server: fork_server.ForkServer,
         script: str | os.PathLike[str],
         args: Sequence[str],
         *,
@@ -469,71 +469,3 @@ class LocalProcesses:
                     self._unwritten[key] = code
         with self._lock:
             self._by_id.pop(key, None)
-
-
-class ForkServer:
-    """The client side of engines/_zygote.py: one server per engine, restarted if it dies.
-
-    Jobs whose environment changes a ``PYTHON*`` variable cannot use it (a forked interpreter
-    has read those already): ``compatible()`` says so and the caller spawns instead.
-    """
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = dict(env)
-        self._python_vars = {k: v for k, v in self._env.items() if k.startswith("PYTHON")}
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
-
-    def compatible(self, env: Mapping[str, str]) -> bool:
-        return {k: v for k, v in env.items() if k.startswith("PYTHON")} == self._python_vars
-
-    def fork(self, request: Mapping[str, object]) -> int:
-        import json
-
-        line = json.dumps(request).encode() + b"\n"
-        with self._lock:
-            for attempt in (1, 2):
-                proc = self._running()
-                assert proc.stdin is not None and proc.stdout is not None
-                try:
-                    proc.stdin.write(line)
-                    proc.stdin.flush()
-                    reply = proc.stdout.readline()
-                    if reply:
-                        return int(reply)
-                except (BrokenPipeError, ValueError):
-                    pass
-                self._stop(proc)
-                if attempt == 2:
-                    raise errors.EngineError("the python fork server failed to start a job")
-        raise AssertionError("unreachable")
-
-    def _running(self) -> subprocess.Popen[bytes]:
-        if self._proc is not None and self._proc.poll() is not None:
-            self._stop(self._proc)  # died: close its pipes before starting another
-        if self._proc is None:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", "from engines import _zygote; _zygote.serve()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                env=self._env, cwd="/", start_new_session=True,
-            )
-        return self._proc
-
-    def _stop(self, proc: subprocess.Popen[bytes]) -> None:
-        with contextlib.suppress(OSError):
-            assert proc.stdin is not None
-            proc.stdin.close()  # EOF: the server ends; its jobs live on in their own sessions
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        if self._proc is proc:
-            self._proc = None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._proc is not None:
-                self._stop(self._proc)

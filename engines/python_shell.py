@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from engines import base, process
+from engines import base, fork_server, process
 from orchestrator import errors
 
 
@@ -30,7 +30,7 @@ class PythonShellEngine(base.Engine):
         # Jobs fork from a warm interpreter unless another interpreter or "spawn" is asked for.
         start = self.options.get("python_start", "fork")
         fork = start == "fork" and self._python is None
-        self._forks = process.ForkServer(self._environ) if fork else None
+        self._forks = fork_server.ForkServer(self._environ) if fork else None
 
     def submit(self, request: base.RunRequest) -> str:
         """Start the script; a missing script raises EngineError (not retryable), starting nothing."""
