@@ -378,6 +378,8 @@ class Orchestrator:
         for row in store.job_runs_where(tx, t.c.state == _J.STOPPING.value, t.c.owner == self.id):
             if row["engine_run_id"]:
                 self._to_cancel.append(row["id"])
+                if row["notified_states"]:  # already late when stopped: one event for STOPPING too
+                    notices.extend(self._delay_notice(tx, row))
             else:  # stopped before it was started
                 self._finish(tx, row, _J.STOPPED, None, notices)
                 self._pending.pop(row["id"], None)

@@ -652,6 +652,31 @@ def test_delay_notification_once_per_status_and_to_a_webhook(
     assert posted == got
 
 
+def test_a_late_run_that_is_stopped_also_reports_stopping(
+    db: store.Store, settings: Settings, scripts: Path
+) -> None:
+    (scripts / "stubborn.py").write_text(
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(60)\n"
+    )
+    apply(db, settings, scripts, Jobs=[
+        job("stubborn", "stubborn.py", NotificationProperty={"NotifyDelayAfter": "1s"})])  # fmt: skip
+    run_id = service.start_job_run(db, "stubborn")
+
+    def states_notified() -> list[tuple[str, str]]:
+        return sorted((n["detail_type"], n["state"]) for n in service.get_notifications(db)
+                      if n["job_run_id"] == run_id)
+
+    with orchestrating(db, settings) as orch:
+        wait_for(lambda: ("Glue Job Run Status", "RUNNING") in states_notified(), 20, orch, "delay event")
+        service.batch_stop_job_run(db, "stubborn", [run_id])  # TERM is ignored: STOPPING lasts the grace
+        wait_for(lambda: is_final(db, run_id), 20, orch)
+    assert states_notified() == [
+        ("Glue Job Run Status", "RUNNING"),
+        ("Glue Job Run Status", "STOPPING"),
+        ("Glue Job State Change", "STOPPED"),
+    ]
+
+
 # --- restarts ----------------------------------------------------------------------------------
 
 
