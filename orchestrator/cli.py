@@ -424,9 +424,9 @@ def _join_job_args(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_join_job_args(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app = App.__new__(App)
+    app: App | None = None
     try:
-        app.__init__(args)  # type: ignore[misc]
+        app = App(args)
         return args.handler(app)
     except errors.AdhereError as exc:
         if args.debug:
@@ -441,8 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         os._exit(0)
     finally:
-        if app.__dict__.get("_db") is not None:
-            app._db.close()  # type: ignore[union-attr]
+        if app is not None and app._db is not None:
+            app._db.close()
 
 
 if __name__ == "__main__":

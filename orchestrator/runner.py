@@ -237,15 +237,6 @@ class Orchestrator:
                 return items
 
     # --- scheduling and launching ---------------------------------------------------------
-    def _schedule(self) -> None:
-        while True:
-            with self.db.transaction() as tx:
-                result = self.scheduler.run_pass(tx, self.scope)
-            for row in result.created:
-                self._mine[row["id"]] = (row["command"], None)
-            if result.events == 0:
-                return
-
     def _launch(self) -> None:
         """Start the STARTING runs this process owns.
 
@@ -384,10 +375,10 @@ class Orchestrator:
                 self._finish(tx, row, _J.STOPPED, None, notices)
                 self._pending.pop(row["id"], None)
         waiting = store.job_runs_where(tx, t.c.state == _J.WAITING.value)
+        for job_name in {row["job_name"] for row in waiting if row["not_before"] is None}:
+            job_run.promote_waiting(tx, job_name)  # queued for a MaxConcurrentRuns slot
         for row in waiting:
-            if row["not_before"] is None:
-                job_run.promote_waiting(tx, row["job_name"])
-            elif row["not_before"] <= store.now():
+            if row["not_before"] is not None and row["not_before"] <= store.now():  # a retry now due
                 store.set_job_run_state(tx, row["id"], _J.STARTING, expect=[_J.WAITING.value], state_detail=None)
         self._unowned = True
 

@@ -217,12 +217,12 @@ _JOBS_IN_STATES = sa.select(sa.func.count(sa.distinct(_jr.c.job_name))).where(
 )
 _ANY_ACTIVE = sa.select(_jr.c.id).where(_jr.c.workflow_run_id == _BP("_run"), _jr.c.state.in_(_ACTIVE)).limit(1)
 _ANY_UNPROCESSED = sa.select(_ev.c.id).where(_ev.c.workflow_run_id == _BP("_run"), _ev.c.processed.is_(False)).limit(1)
-_LOCKING = {id(q): q.with_for_update() for q in (_RUN_HEADER,)}
+_RUN_HEADER_LOCKED = _RUN_HEADER.with_for_update()
 
 
 def _run_header(tx: store.Tx, run_id: str) -> dict[str, Any] | None:
     """The run's id, name and status, locked against concurrent evaluation (not its snapshot)."""
-    query = _LOCKING[id(_RUN_HEADER)] if tx.dialect.name == "postgresql" else _RUN_HEADER
+    query = _RUN_HEADER_LOCKED if tx.dialect.name == "postgresql" else _RUN_HEADER
     row = tx.execute(query, {"_id": run_id}).mappings().first()
     return dict(row) if row else None
 
