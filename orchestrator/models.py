@@ -98,6 +98,7 @@ class JobRunRow(Base):
         sa.Index("ix_job_runs_job_state", "job_name", "state"),
         sa.Index("ix_job_runs_state_owner", "state", "owner"),
         sa.Index("ix_job_runs_workflow_run_state", "workflow_run_id", "state"),
+        sa.Index("ix_job_runs_workflow_run_job", "workflow_run_id", "job_name", "state"),
     )
     id: orm.Mapped[str] = orm.mapped_column(sa.String(67), primary_key=True)
     job_name: orm.Mapped[str] = orm.mapped_column(sa.String(255))

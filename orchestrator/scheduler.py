@@ -85,6 +85,9 @@ class Scheduler:
         # run cannot be complete, and the store need not be asked.
         self.active_here = active_here or (lambda _run_id: False)
         self._snapshots: dict[str, Snapshot] = {}
+        # Per workflow run, per AND trigger: a watched job last seen without a wanted run (a hint
+        # for _cannot_hold, checked against the store each time; never trusted on its own).
+        self._witnesses: dict[str, dict[str, str]] = defaultdict(dict)
 
     def run_pass(
         self, tx: store.Tx, scope: str | None = None, local: Sequence[Mapping[str, Any]] = (), claim: bool = True
@@ -143,7 +146,7 @@ class Scheduler:
                 candidates.update(snap.watchers.get(("job", event["payload"]["job_name"]), ()))
         for name in sorted(candidates):
             pred = snap.predicates[name]
-            if _cannot_hold(tx, run_id, pred):
+            if _cannot_hold(tx, run_id, pred, self._witnesses[run_id], name):
                 continue
             latest = _latest(tx, run_id, snap.watched[name])
             states = {node: (row["state"] if row and row["state"] in _TERMINAL else None) for node, row in latest.items()}
@@ -193,6 +196,7 @@ class Scheduler:
 
     def _ended(self, tx: store.Tx, run_id: str, result: PassResult) -> None:
         self._snapshots.pop(run_id, None)
+        self._witnesses.pop(run_id, None)
         store.insert_event(tx, WORKFLOW_RUN_ENDED, workflow_run_id=run_id, processed=True)
         result.ended_runs.append(run_id)
 
@@ -208,13 +212,15 @@ _LATEST = (
     .where(_jr.c.workflow_run_id == _BP("_run"), _jr.c.job_name.in_(_BP("_jobs", expanding=True)))
     .order_by(_jr.c.created_on, _jr.c.attempt)
 )
-# How many watched jobs have a run in one of the wanted states: fewer than the conditions of
-# an AND predicate means it cannot hold, without loading every watched node's runs.
-_JOBS_IN_STATES = sa.select(sa.func.count(sa.distinct(_jr.c.job_name))).where(
+# Which watched jobs have a run in one of the wanted states (_cannot_hold), or whether one has.
+_JOBS_IN_STATES = sa.select(_jr.c.job_name).distinct().where(
     _jr.c.workflow_run_id == _BP("_run"),
     _jr.c.job_name.in_(_BP("_jobs", expanding=True)),
     _jr.c.state.in_(_BP("_states", expanding=True)),
 )
+_JOB_IN_STATES = sa.select(_jr.c.id).where(
+    _jr.c.workflow_run_id == _BP("_run"), _jr.c.job_name == _BP("_job"), _jr.c.state.in_(_BP("_states", expanding=True))
+).limit(1)
 _ANY_ACTIVE = sa.select(_jr.c.id).where(_jr.c.workflow_run_id == _BP("_run"), _jr.c.state.in_(_ACTIVE)).limit(1)
 _ANY_UNPROCESSED = sa.select(_ev.c.id).where(_ev.c.workflow_run_id == _BP("_run"), _ev.c.processed.is_(False)).limit(1)
 _RUN_HEADER_LOCKED = _RUN_HEADER.with_for_update()
@@ -237,15 +243,30 @@ def _latest(tx: store.Tx, run_id: str, nodes: Iterable[tuple[str, str]]) -> dict
     return latest
 
 
-def _cannot_hold(tx: store.Tx, run_id: str, pred: definitions.Predicate) -> bool:
+def _cannot_hold(tx: store.Tx, run_id: str, pred: definitions.Predicate, witnesses: dict[str, str],
+                 name: str) -> bool:
     """A cheap necessary condition for AND over jobs (the common fan-in): every job has a run
-    in a wanted state. False means "evaluate it properly", not that it holds."""
+    in a wanted state. False means "evaluate it properly", not that it holds.
+
+    A fan-in over n jobs is asked after each of their n completions: checking the one job that
+    blocked it last time is a single-row lookup, and only when that job is done is the whole
+    set counted again (and the job still missing, latest in the list, becomes the witness).
+    """
     if pred.logical == "ANY" or len(pred.conditions) < 4 or any(c.job_name is None for c in pred.conditions):
         return False
-    jobs = {c.job_name for c in pred.conditions}
     wanted = sorted({c.state.value for c in pred.conditions if c.state is not None})
-    found = tx.execute(_JOBS_IN_STATES, {"_run": run_id, "_jobs": sorted(jobs), "_states": wanted}).scalar_one()
-    return int(found) < len(jobs)
+    witness = witnesses.get(name)
+    if witness is not None and tx.execute(_JOB_IN_STATES, {"_run": run_id, "_job": witness,
+                                                           "_states": wanted}).first() is None:
+        return True
+    jobs = [c.job_name for c in pred.conditions if c.job_name is not None]
+    done = set(tx.execute(_JOBS_IN_STATES, {"_run": run_id, "_jobs": sorted(set(jobs)), "_states": wanted}).scalars())
+    missing = [job for job in jobs if job not in done]
+    if not missing:
+        witnesses.pop(name, None)
+        return False
+    witnesses[name] = missing[-1]
+    return True
 
 
 def _has_active(tx: store.Tx, run_id: str) -> bool:
