@@ -94,8 +94,10 @@ class Orchestrator:
             self._thread.join(timeout)
         self.notifier.close(timeout=5)
         self.dispatcher.close()
+        delivered = [item[1:] for item in self._drain(0) if item[0] == "delivered"]
         try:
             with self.db.transaction() as tx:
+                store.record_deliveries(tx, delivered)
                 store.unregister_orchestrator(tx, self.id)
         except errors.StoreError:
             log.warning("could not unregister orchestrator %s", self.id)
@@ -137,6 +139,7 @@ class Orchestrator:
         if periodic:
             self._next_poll = now + self.settings.poll_interval
         exits = [(item[1], item[2]) for item in items if item[0] == "exit"]
+        delivered = [item[1:] for item in items if item[0] == "delivered"]
         # Events other processes (or service calls) wrote are read on the poll tick or when woken.
         claim = periodic or any(item[0] == "wake" for item in items)
         if periodic and now >= self._next_sweep:
@@ -148,7 +151,7 @@ class Orchestrator:
         self._to_cancel: list[str] = []
         saved = self._memory()
         try:
-            self._apply(ended, due, periodic, claim, now, notices)
+            self._apply(ended, due, periodic, claim, now, notices, delivered)
         except errors.StoreError as exc:
             # A transient failure (a PostgreSQL deadlock, a lost connection): nothing was
             # written, so forget what this wake-up changed in memory and go over it again.
@@ -178,10 +181,13 @@ class Orchestrator:
         self._mine, self._by_engine, self._pending, self._started, self._unowned = saved
 
     def _apply(self, ended: list[tuple[str, str, Any]], due: list[tuple[str, str]], periodic: bool,
-               claim: bool, now: float, notices: list[dict[str, Any]]) -> None:
+               claim: bool, now: float, notices: list[dict[str, Any]],
+               delivered: list[tuple[Any, ...]]) -> None:
         """One transaction for everything a wake-up learned: completions, deadlines, trigger
-        firings and claims commit together (fewer commits on the hop's path)."""
+        firings, claims and notification deliveries commit together (fewer commits on the
+        hop's path, and no second writer competing for the store's lock)."""
         with self.db.transaction() as tx:
+            store.record_deliveries(tx, delivered)
             self._local = []
             self._record_started(tx, notices)
             for run_id, command, status in ended:
@@ -441,11 +447,7 @@ class Orchestrator:
             self.notifier.publish(event)
 
     def _delivered(self, event_id: str, sink: str, ok: bool, error: str | None) -> None:
-        try:
-            with self.db.transaction() as tx:
-                store.update_notification_delivery(tx, event_id, sink, {"ok": ok, "error": error})
-        except errors.StoreError:
-            log.warning("could not record delivery of %s to %s", event_id, sink)
+        self._queue.put(("delivered", event_id, sink, {"ok": ok, "error": error}))  # recorded by the loop
 
 
 _TERMINAL_VALUES = frozenset(s.value for s in JOB_RUN_TERMINAL)

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from orchestrator import errors, models, states
 from orchestrator.settings import Settings
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 Tx = sa.Connection
 
 
@@ -434,16 +434,18 @@ def insert_notification(tx: Tx, **values: Any) -> None:
     tx.execute(_INSERT_NOTIFICATION, values)
 
 
-def update_notification_delivery(
-    tx: Tx, notification_id: str, sink: str, result: Mapping[str, Any]
-) -> None:
-    t = models.notifications
-    row = tx.execute(sa.select(t.c.deliveries).where(t.c.id == notification_id)).first()
-    if row is None:
+def record_deliveries(tx: Tx, results: Iterable[tuple[str, str, Mapping[str, Any]]]) -> None:
+    """Merge (notification id, sink, result) outcomes into their notifications' ``deliveries``."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for notification_id, sink, result in results:
+        by_id.setdefault(notification_id, {})[sink] = dict(result)
+    if not by_id:
         return
-    deliveries = dict(row[0] or {})
-    deliveries[sink] = dict(result)
-    tx.execute(sa.update(t).where(t.c.id == notification_id).values(deliveries=deliveries))
+    t = models.notifications
+    rows = tx.execute(sa.select(t.c.id, t.c.deliveries).where(t.c.id.in_(list(by_id)))).all()
+    for notification_id, deliveries in rows:
+        merged = {**(deliveries or {}), **by_id[notification_id]}
+        tx.execute(sa.update(t).where(t.c.id == notification_id).values(deliveries=merged))
 
 
 def list_notifications(tx: Tx, limit: int = 100) -> list[dict[str, Any]]:

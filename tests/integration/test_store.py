@@ -299,9 +299,8 @@ def test_notifications_list_newest_first_and_record_deliveries(db: store.Store) 
                 state="FAILED", time=base + dt.timedelta(seconds=i), event={"i": i}, deliveries={},
             )
     with db.transaction() as tx:
-        store.update_notification_delivery(tx, "n2", "ops", {"ok": True, "error": None})
-        store.update_notification_delivery(tx, "n2", "pager", {"ok": False, "error": "503"})
-        store.update_notification_delivery(tx, "missing", "ops", {"ok": True})  # ignored
+        store.record_deliveries(tx, [("n2", "ops", {"ok": True, "error": None}), ("missing", "ops", {"ok": True})])
+        store.record_deliveries(tx, [("n2", "pager", {"ok": False, "error": "503"})])  # merged, the missing one ignored
     with db.read() as conn:
         listed = store.list_notifications(conn)
         assert [n["id"] for n in listed] == ["n3", "n2", "n1"]
