@@ -4,8 +4,10 @@ latency per job), then runs the job exactly as ``_boot.py`` does: its own sessio
 files, Glue's argv, its exit status recorded in the run folder.
 
 Protocol: one JSON request per line on stdin ({argv, cwd, env, stdout, stderr, run_dir}), one
-pid per line on stdout. EOF on stdin (the orchestrator went away) ends the server; its jobs
-live on in their own sessions. Kept as small as ``_boot.py``: children inherit what it imports.
+"pid start_ticks" line per request on stdout, written after the same line is in the run
+folder's ``pid`` file (where a later orchestrator finds the job). EOF on stdin (the
+orchestrator went away) ends the server; its jobs live on in their own sessions. Kept as
+small as ``_boot.py``: children inherit what it imports.
 """
 from __future__ import annotations
 
@@ -19,17 +21,28 @@ import engines._boot as boot  # preloaded: every child inherits it compiled
 _run_dirs: dict[int, str] = {}
 
 
+def _write(path: str, text: str) -> None:
+    """Write atomically, or not at all (a run folder removed under the job)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _start_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        raw = f.read()
+    return int(raw[raw.rindex(b")") + 2 :].split()[19])  # field 22; comm may hold spaces
+
+
 def _write_status(run_dir: str, code: int) -> None:
     path = os.path.join(run_dir, "exit_status")
     if os.path.exists(path):
         return  # _boot.py recorded it
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w") as f:
-            f.write(f"{code}\n")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    _write(path, f"{code}\n")
 
 
 def _reap(_signum: int, _frame: object) -> None:
@@ -84,6 +97,8 @@ def serve() -> None:
         if pid == 0:
             _child(request)
         _run_dirs[pid] = request["run_dir"]
+        answer = f"{pid} {_start_ticks(pid)}\n"  # unreaped yet: its /proc entry is the child's
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-        out.write(b"%d\n" % pid)
+        _write(os.path.join(request["run_dir"], "pid"), answer)
+        out.write(answer.encode())
         out.flush()

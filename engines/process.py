@@ -1,7 +1,9 @@
 """Local process supervision shared by the local engines (python shell, a Ray driver, spark-submit).
 
 A job is one process group whose run id (``pid:start_ticks:run_dir``) is enough for any later
-process to poll, cancel or read it; the end of a run is pushed from a pidfd, never polled.
+process to poll, cancel or read it; the end of a run is pushed from a pidfd, never polled. A job
+forked by the fork server is named before it exists (``0:0:run_dir``): its pid and start ticks
+are in the run folder's ``pid`` file once it does.
 Linux only: it relies on ``/proc`` and ``os.pidfd_open`` (kernel >= 5.3).
 """
 
@@ -33,6 +35,7 @@ STDOUT = "stdout.log"
 STDERR = "stderr.log"
 EXIT_STATUS = "exit_status"  # the exit code as text; negative = killed by that signal
 CANCELLED = "cancelled"  # present when a stop was asked: the run ends STOPPED, whatever its code
+PID = "pid"  # "pid start_ticks" of a forked job, written by engines/_zygote.py
 RUN_DIR_ENV = "ADHERE_RUN_DIR"
 BOOT_SCRIPT = Path(__file__).resolve().with_name("_boot.py")
 
@@ -51,6 +54,16 @@ class ProcessRunId:
 
     def __str__(self) -> str:
         return f"{self.pid}:{self.start_ticks}:{self.run_dir}"
+
+    def resolved(self) -> ProcessRunId | None:
+        """This id with its pid: a forked job's from its run folder, None while it has none."""
+        if self.pid:
+            return self
+        try:
+            pid, ticks = (self.run_dir / PID).read_text().split()
+        except (FileNotFoundError, ValueError):
+            return None
+        return ProcessRunId(int(pid), int(ticks), self.run_dir)
 
     @classmethod
     def parse(cls, engine_run_id: str) -> ProcessRunId:
@@ -115,6 +128,8 @@ def _signal_group(rid: ProcessRunId, sig: int) -> None:
     Linux does not reuse a pid while a process group of that number has members, so when
     ``/proc/<pid>`` is absent the group is either still ours (orphans of the leader) or empty.
     """
+    if rid.pid <= 0:
+        return  # not a process (killpg(0) would signal our own group)
     stat = _proc_stat(rid.pid)
     if stat is not None and stat[1] != rid.start_ticks:
         return  # recycled: our group is empty
@@ -193,6 +208,7 @@ def read_logs(run_dir: Path) -> Iterator[str]:
 
 @dataclasses.dataclass
 class _Watched:
+    key: str  # the run id the caller knows (0:0:run_dir for a forked job)
     rid: ProcessRunId
     pidfd: int
     proc: subprocess.Popen[bytes] | None  # None for a run adopted from an earlier orchestrator
@@ -218,6 +234,8 @@ class LocalProcesses:
         self._by_id: dict[str, _Watched] = {}
         # Exit codes we reaped but could not write to the run dir (kept so poll() still knows).
         self._unwritten: dict[str, int] = {}
+        # Forked jobs the fork server has not answered for yet -> the grace of a stop asked meanwhile.
+        self._forking: dict[str, float | None] = {}
         self._epoll: select.epoll | None = None
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
@@ -288,23 +306,50 @@ class LocalProcesses:
         else:
             run_dir.mkdir(parents=True)
         child_env = {**env, RUN_DIR_ENV: str(run_dir)}
-        pid = server.fork({
-            "argv": [os.fspath(script), *args], "cwd": str(cwd), "env": child_env,
-            "stdout": str(run_dir / STDOUT), "stderr": str(run_dir / STDERR), "run_dir": str(run_dir),
-        })
-        stat = _proc_stat(pid)
-        rid = ProcessRunId(pid, stat[1] if stat else 0, run_dir)
+        key = str(ProcessRunId(0, 0, run_dir))
+        with self._lock:
+            self._forking[key] = None
         try:
-            pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:  # ended (and reaped by the server) already
-            threading.Thread(target=self._on_exit, args=(str(rid),), daemon=True).start()
-            return str(rid)
-        if stat is None or not _is_ours_and_alive(rid):
-            os.close(pidfd)
-            threading.Thread(target=self._on_exit, args=(str(rid),), daemon=True).start()
-            return str(rid)
-        self._watch(rid, pidfd, None)
-        return str(rid)
+            server.fork({
+                "argv": [os.fspath(script), *args], "cwd": str(cwd), "env": child_env,
+                "stdout": str(run_dir / STDOUT), "stderr": str(run_dir / STDERR), "run_dir": str(run_dir),
+            }, functools.partial(self._forked, key, run_dir))
+        except errors.EngineError:
+            with self._lock:
+                self._forking.pop(key, None)
+            raise
+        return key
+
+    def _forked(self, key: str, run_dir: Path, pid: int | None, ticks: int) -> None:
+        """The fork server's answer (on its reader thread): watch the job, or end it as lost."""
+        with self._lock:
+            grace = self._forking.pop(key, None)
+        if pid is None:
+            if not (run_dir / PID).exists():  # the server died before forking it
+                with contextlib.suppress(OSError):
+                    with open(run_dir / STDERR, "a") as err:
+                        err.write("adhere: the python fork server ended before starting this job\n")
+                    _write_atomic(run_dir / EXIT_STATUS, "127\n")
+                self._notify(key)
+                return
+            rid = ProcessRunId(0, 0, run_dir).resolved()  # forked, then the server died
+            assert rid is not None
+        else:
+            rid = ProcessRunId(pid, ticks, run_dir)
+        try:
+            if not self._adopt(rid, key):
+                self._notify(key)  # ended (and reaped by the server) already
+                return
+        except errors.EngineError:
+            return  # closed meanwhile: a later instance adopts it
+        if grace is not None:  # stopped while it was being forked
+            self.cancel(key, grace)
+
+    def _notify(self, key: str) -> None:
+        try:
+            self._on_exit(key)
+        except Exception:
+            log.exception("the exit listener failed for %s", key)
 
     def _devnull(self) -> int:
         """One /dev/null descriptor for every child's stdin (subprocess.DEVNULL opens one per spawn)."""
@@ -321,6 +366,8 @@ class LocalProcesses:
         with self._lock:
             watched = self._by_id.get(key)
             unwritten = self._unwritten.get(key)
+            if key in self._forking:
+                return base.EngineStatus(states.JobRunState.RUNNING)
         if unwritten is not None:
             return status_of(rid.run_dir, unwritten, self._describe)
         if watched is not None:
@@ -328,9 +375,9 @@ class LocalProcesses:
                 if watched.proc.poll() is None:
                     return base.EngineStatus(states.JobRunState.RUNNING)
                 return status_of(rid.run_dir, watched.proc.returncode, self._describe)
-            if _is_ours_and_alive(rid):
+            if _is_ours_and_alive(watched.rid):
                 return base.EngineStatus(states.JobRunState.RUNNING)
-        elif self._adopt(rid):
+        elif (known := rid.resolved()) is not None and self._adopt(known, key):
             return base.EngineStatus(states.JobRunState.RUNNING)
         code = read_exit_status(rid.run_dir)
         deadline = time.monotonic() + 0.5
@@ -348,8 +395,15 @@ class LocalProcesses:
             return
         # Written before the signal, so whoever sees the process end also sees the marker.
         _write_atomic(rid.run_dir / CANCELLED, f"{os.getpid()}\n")
-        _signal_group(rid, signal.SIGTERM)
-        timer = threading.Timer(max(0.0, grace), _signal_group, (rid, signal.SIGKILL))
+        with self._lock:
+            if engine_run_id in self._forking:  # no pid yet: _forked() stops it
+                self._forking[engine_run_id] = grace
+                return
+        known = rid.resolved()
+        if known is None:
+            return  # never started: the marker makes it STOPPED
+        _signal_group(known, signal.SIGTERM)
+        timer = threading.Timer(max(0.0, grace), _signal_group, (known, signal.SIGKILL))
         timer.daemon = True
         timer.start()
 
@@ -384,8 +438,9 @@ class LocalProcesses:
 
     # -- watching -------------------------------------------------------------------------
 
-    def _adopt(self, rid: ProcessRunId) -> bool:
-        """Watch a live run started by another process; False when it is gone."""
+    def _adopt(self, rid: ProcessRunId, key: str) -> bool:
+        """Watch a live run started elsewhere (another process, the fork server) under ``key``;
+        False when it is gone."""
         try:
             pidfd = os.pidfd_open(rid.pid)
         except ProcessLookupError:
@@ -394,23 +449,24 @@ class LocalProcesses:
         if not _is_ours_and_alive(rid):
             os.close(pidfd)
             return False
-        self._watch(rid, pidfd, None)
+        self._watch(rid, pidfd, None, key)
         return True
 
-    def _watch(self, rid: ProcessRunId, pidfd: int, proc: subprocess.Popen[bytes] | None) -> None:
-        watched = _Watched(rid, pidfd, proc)
+    def _watch(self, rid: ProcessRunId, pidfd: int, proc: subprocess.Popen[bytes] | None,
+               key: str | None = None) -> None:
+        watched = _Watched(key or str(rid), rid, pidfd, proc)
         with self._lock:
             if self._closed:
                 os.close(pidfd)
                 raise errors.EngineError("the engine is closed")
-            if str(rid) in self._by_id:  # adopted twice by concurrent polls
+            if watched.key in self._by_id:  # adopted twice by concurrent polls
                 os.close(pidfd)
                 return
             if self._thread is None:
                 self._start_thread()
             assert self._epoll is not None
             self._by_fd[pidfd] = watched
-            self._by_id[str(rid)] = watched
+            self._by_id[watched.key] = watched
             # epoll_ctl is safe while the watcher thread sits in epoll_wait: no wake-up needed.
             self._epoll.register(pidfd, select.EPOLLIN)
 
@@ -445,17 +501,14 @@ class LocalProcesses:
                 return
             self._epoll.unregister(pidfd)
         os.close(pidfd)
-        key = str(watched.rid)
+        key = watched.key
         if watched.proc is not None:
             code = watched.proc.poll()
             if code is None:  # a readable pidfd means it exited: this wait is immediate
                 code = watched.proc.wait()
         # The listener first (latency is the point); poll() answers from the Popen until
         # the exit status is on disk, since the entry leaves _by_id only after that.
-        try:
-            self._on_exit(key)
-        except Exception:
-            log.exception("the exit listener failed for %s", key)
+        self._notify(key)
         status_file = watched.rid.run_dir / EXIT_STATUS
         if watched.proc is not None and (code != 0 or not status_file.exists()):
             # The parent's word is final (a signal death leaves no file from _boot.py), and
