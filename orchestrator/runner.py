@@ -7,6 +7,7 @@ store after a restart: runs it owned are adopted by the next orchestrator (see r
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import queue
@@ -54,6 +55,8 @@ class Orchestrator:
         if settings.notifications_file:
             sinks += notifications.load_file(settings.notifications_file)
         self.notifier = notifications.Notifier(sinks, on_result=self._delivered)
+        # Deliveries of the notifications recorded here, newest last (saves reading them back).
+        self._deliveries: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         # Runs this process follows: job run id -> (command, engine run id or None).
         self._mine: dict[str, tuple[str, str | None]] = {}
         self._by_engine: dict[tuple[str, str], str] = {}
@@ -97,7 +100,7 @@ class Orchestrator:
         delivered = [item[1:] for item in self._drain(0) if item[0] == "delivered"]
         try:
             with self.db.transaction() as tx:
-                store.record_deliveries(tx, delivered)
+                store.record_deliveries(tx, delivered, self._deliveries)
                 store.unregister_orchestrator(tx, self.id)
         except errors.StoreError:
             log.warning("could not unregister orchestrator %s", self.id)
@@ -187,7 +190,7 @@ class Orchestrator:
         firings, claims and notification deliveries commit together (fewer commits on the
         hop's path, and no second writer competing for the store's lock)."""
         with self.db.transaction() as tx:
-            store.record_deliveries(tx, delivered)
+            store.record_deliveries(tx, delivered, self._deliveries)
             self._local = []
             self._record_started(tx, notices)
             for run_id, command, status in ended:
@@ -440,6 +443,9 @@ class Orchestrator:
             tx, id=event["id"], detail_type=event["detail-type"], job_name=row["job_name"], job_run_id=row["id"],
             state=event["detail"].get("state"), time=store.now(), event=event, deliveries={},
         )
+        self._deliveries[event["id"]] = {}
+        if len(self._deliveries) > _KNOWN_DELIVERIES:
+            self._deliveries.popitem(last=False)  # an old one's results are merged from the store
         return event
 
     def _publish(self, notices: Iterable[dict[str, Any]]) -> None:
@@ -451,6 +457,7 @@ class Orchestrator:
 
 
 _TERMINAL_VALUES = frozenset(s.value for s in JOB_RUN_TERMINAL)
+_KNOWN_DELIVERIES = 10_000
 _jr = models.job_runs
 _UNOWNED = (
     sa.select(_jr).where(_jr.c.state == _J.STARTING.value, _jr.c.owner.is_(None))

@@ -12,7 +12,7 @@ import datetime as dt
 import fcntl
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -434,18 +434,38 @@ def insert_notification(tx: Tx, **values: Any) -> None:
     tx.execute(_INSERT_NOTIFICATION, values)
 
 
-def record_deliveries(tx: Tx, results: Iterable[tuple[str, str, Mapping[str, Any]]]) -> None:
-    """Merge (notification id, sink, result) outcomes into their notifications' ``deliveries``."""
+def record_deliveries(
+    tx: Tx, results: Iterable[tuple[str, str, Mapping[str, Any]]],
+    known: MutableMapping[str, dict[str, Any]] | None = None,
+) -> None:
+    """Merge (notification id, sink, result) outcomes into their notifications' ``deliveries``.
+
+    ``known`` holds the deliveries of notifications the caller recorded itself (it is their only
+    writer): those are not read back, and it is kept up to date.
+    """
     by_id: dict[str, dict[str, Any]] = {}
     for notification_id, sink, result in results:
         by_id.setdefault(notification_id, {})[sink] = dict(result)
     if not by_id:
         return
-    t = models.notifications
-    rows = tx.execute(sa.select(t.c.id, t.c.deliveries).where(t.c.id.in_(list(by_id)))).all()
-    for notification_id, deliveries in rows:
-        merged = {**(deliveries or {}), **by_id[notification_id]}
-        tx.execute(sa.update(t).where(t.c.id == notification_id).values(deliveries=merged))
+    known = {} if known is None else known
+    current = {nid: known[nid] for nid in by_id if nid in known}
+    if missing := [nid for nid in by_id if nid not in known]:
+        current.update(tx.execute(sa.select(_nt.c.id, _nt.c.deliveries).where(_nt.c.id.in_(missing))).all())
+    params = []
+    for notification_id, outcomes in by_id.items():
+        if notification_id not in current:
+            continue  # not (or no longer) in the store
+        merged = {**(current[notification_id] or {}), **outcomes}
+        if notification_id in known:
+            known[notification_id] = merged
+        params.append({"_id": notification_id, "deliveries": merged})
+    if params:
+        tx.execute(_SET_DELIVERIES, params)
+
+
+_nt = models.notifications
+_SET_DELIVERIES = sa.update(_nt).where(_nt.c.id == sa.bindparam("_id")).values(deliveries=sa.bindparam("deliveries"))
 
 
 def list_notifications(tx: Tx, limit: int = 100) -> list[dict[str, Any]]:

@@ -301,6 +301,9 @@ def test_notifications_list_newest_first_and_record_deliveries(db: store.Store) 
     with db.transaction() as tx:
         store.record_deliveries(tx, [("n2", "ops", {"ok": True, "error": None}), ("missing", "ops", {"ok": True})])
         store.record_deliveries(tx, [("n2", "pager", {"ok": False, "error": "503"})])  # merged, the missing one ignored
+        known: dict[str, dict] = {"n1": {}}  # recorded by the caller: not read back, kept current
+        store.record_deliveries(tx, [("n1", "ops", {"ok": True, "error": None})], known)
+        assert known == {"n1": {"ops": {"ok": True, "error": None}}}
     with db.read() as conn:
         listed = store.list_notifications(conn)
         assert [n["id"] for n in listed] == ["n3", "n2", "n1"]
@@ -309,6 +312,7 @@ def test_notifications_list_newest_first_and_record_deliveries(db: store.Store) 
         "ops": {"ok": True, "error": None}, "pager": {"ok": False, "error": "503"},
     }
     assert listed[0]["event"] == {"i": 3}
+    assert listed[2]["deliveries"] == {"ops": {"ok": True, "error": None}}
 
 
 def test_orchestrator_registry(db: store.Store) -> None:
