@@ -7,14 +7,15 @@ as GetWorkflow/GetWorkflowRun draw them. Pure: triggers and runs in, plain value
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.definitions import Trigger
 from orchestrator.states import CrawlState, JobRunState, TriggerType
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 GraphNode = tuple[str, str]  # ("trigger" | "job" | "crawler", name)
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -34,9 +35,39 @@ def _node(item: Mapping[str, Any]) -> GraphNode | None:
     return None
 
 
+class _Digraph:
+    """What run graphs and statistics read of an ``nx.DiGraph`` (nodes, edges, in its order), without
+    importing networkx: only cycle checks and reachability need it.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: dict[GraphNode, dict[str, Any]] = {}
+        self._succ: dict[GraphNode, dict[GraphNode, None]] = {}
+
+    def add_node(self, node: GraphNode, **attrs: Any) -> None:
+        self.nodes.setdefault(node, {}).update(attrs)
+        self._succ.setdefault(node, {})
+
+    def add_edge(self, u: GraphNode, v: GraphNode) -> None:
+        self.add_node(u)
+        self.add_node(v)
+        self._succ[u][v] = None
+
+    @property
+    def edges(self) -> Iterator[tuple[GraphNode, GraphNode]]:
+        return ((u, v) for u, succ in self._succ.items() for v in succ)
+
+
 def workflow_graph(triggers: Sequence[Trigger | Mapping[str, Any]]) -> nx.DiGraph:
     """The graph of a workflow's triggers (models or Glue dicts); trigger nodes carry ``trigger``."""
+    import networkx as nx  # lazy: networkx costs ~0.1 s of every CLI start
+
     graph = nx.DiGraph()
+    _add_triggers(graph, triggers)
+    return graph
+
+
+def _add_triggers(graph: _Digraph | nx.DiGraph, triggers: Sequence[Trigger | Mapping[str, Any]]) -> None:
     for trigger in triggers:
         glue = _glue(trigger)
         me: GraphNode = ("trigger", glue["Name"])
@@ -47,6 +78,11 @@ def workflow_graph(triggers: Sequence[Trigger | Mapping[str, Any]]) -> nx.DiGrap
         for action in glue.get("Actions") or []:
             if (started := _node(action)) is not None:
                 graph.add_edge(me, started)
+
+
+def _plain_graph(triggers: Sequence[Trigger | Mapping[str, Any]]) -> _Digraph:
+    graph = _Digraph()
+    _add_triggers(graph, triggers)
     return graph
 
 
@@ -55,6 +91,8 @@ def find_cycles(graph: nx.DiGraph) -> list[list[str]]:
 
     Each starts at its smallest job or crawler so the text is stable between runs.
     """
+    import networkx as nx
+
     cycles: list[list[str]] = []
     for component in nx.strongly_connected_components(graph):
         first = min(component, key=lambda n: (_KIND_ORDER[n[0]], n[1]))
@@ -76,6 +114,8 @@ def start_triggers(triggers: Iterable[Trigger]) -> list[Trigger]:
 
 def downstream(graph: nx.DiGraph, start_nodes: Iterable[GraphNode]) -> set[GraphNode]:
     """The start nodes and every node reachable from them (what a resume runs again)."""
+    import networkx as nx
+
     reached: set[GraphNode] = set()
     for node in start_nodes:
         if node not in graph:
@@ -101,7 +141,7 @@ def run_graph(
     Job nodes list every attempt under ``JobDetails.JobRuns``; nodes that have not run carry
     no details (Glue returns them null). With empty runs this is GetWorkflow's static graph.
     """
-    graph = workflow_graph(triggers)
+    graph = _plain_graph(triggers)
     nodes: list[dict[str, Any]] = []
     for kind, name in graph.nodes:
         node: dict[str, Any] = {"Type": kind.upper(), "Name": name, "UniqueId": node_id(kind, name)}
@@ -159,7 +199,7 @@ def statistics(
     TotalActions counts nodes that never ran too (as Glue's documented runs show).
     """
     stats = dict.fromkeys(STATISTICS_FIELDS, 0)
-    for kind, name in workflow_graph(triggers).nodes:
+    for kind, name in _plain_graph(triggers).nodes:
         if kind == "trigger":
             continue
         stats["TotalActions"] += 1

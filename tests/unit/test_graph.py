@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchestrator import graph
 from orchestrator.definitions import Action, Condition, Predicate, Trigger
@@ -123,6 +125,36 @@ def test_a_job_in_several_triggers_is_one_node() -> None:
     triggers = [start("s", "a", "b"), after("t", ["a", "b"], "c"), after("u", ["a"], "d")]
     g = graph.run_graph([t.to_glue() for t in triggers], {})
     assert sum(1 for n in g["Nodes"] if n["Name"] == "a") == 1
+
+
+_names = st.sampled_from(["a", "b", "c"])
+_refs = st.one_of(
+    st.builds(lambda n: {"JobName": n}, _names),
+    st.builds(lambda n: {"CrawlerName": n}, _names),
+    st.builds(lambda j, c: {"JobName": j, "CrawlerName": c}, _names, _names),
+    st.just({}),
+)
+_glue_triggers = st.lists(
+    st.fixed_dictionaries(
+        {"Name": st.sampled_from(["t1", "t2", "t3"]), "Actions": st.lists(_refs, max_size=3)},
+        optional={"Predicate": st.fixed_dictionaries({"Conditions": st.lists(_refs, max_size=3)})},
+    ),
+    max_size=5,
+)
+
+
+@given(_glue_triggers)
+def test_run_graph_follows_networkx_order(triggers: list[dict]) -> None:
+    """run_graph builds its graph without networkx, in the order networkx would list it."""
+    g = graph.workflow_graph(triggers)
+    drawn = graph.run_graph(triggers, {})
+    assert [(n["Type"].lower(), n["Name"]) for n in drawn["Nodes"]] == list(g.nodes)
+    assert [n["TriggerDetails"]["Trigger"] for n in drawn["Nodes"] if n["Type"] == "TRIGGER"] == [
+        dict(g.nodes[n]["trigger"]) for n in g.nodes if n[0] == "trigger"
+    ]
+    assert [(e["SourceId"], e["DestinationId"]) for e in drawn["Edges"]] == [
+        (graph.node_id(*u), graph.node_id(*v)) for u, v in g.edges
+    ]
 
 
 def test_statistics_count_each_node_by_its_latest_run() -> None:
