@@ -236,6 +236,8 @@ class LocalProcesses:
         self._unwritten: dict[str, int] = {}
         # Forked jobs the fork server has not answered for yet -> the grace of a stop asked meanwhile.
         self._forking: dict[str, float | None] = {}
+        # Runs seen to end and not polled since: their poll reads the exit status straight away.
+        self._gone: set[str] = set()
         self._epoll: select.epoll | None = None
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
@@ -368,6 +370,8 @@ class LocalProcesses:
             unwritten = self._unwritten.get(key)
             if key in self._forking:
                 return base.EngineStatus(states.JobRunState.RUNNING)
+            gone = key in self._gone
+            self._gone.discard(key)
         if unwritten is not None:
             return status_of(rid.run_dir, unwritten, self._describe)
         if watched is not None:
@@ -377,7 +381,7 @@ class LocalProcesses:
                 return status_of(rid.run_dir, watched.proc.returncode, self._describe)
             if _is_ours_and_alive(watched.rid):
                 return base.EngineStatus(states.JobRunState.RUNNING)
-        elif (known := rid.resolved()) is not None and self._adopt(known, key):
+        elif not gone and (known := rid.resolved()) is not None and self._adopt(known, key):
             return base.EngineStatus(states.JobRunState.RUNNING)
         code = read_exit_status(rid.run_dir)
         deadline = time.monotonic() + 0.5
@@ -502,7 +506,10 @@ class LocalProcesses:
             self._epoll.unregister(pidfd)
         os.close(pidfd)
         key = watched.key
-        if watched.proc is not None:
+        if watched.proc is None:
+            with self._lock:
+                self._gone.add(key)
+        else:
             code = watched.proc.poll()
             if code is None:  # a readable pidfd means it exited: this wait is immediate
                 code = watched.proc.wait()

@@ -72,6 +72,8 @@ class Orchestrator:
         # Whether unowned STARTING runs may exist (skips the claim query when surely not).
         self._unowned = True
         self._stop = threading.Event()
+        # Set when a workflow run ends (or, unscoped, a job run): wakes whoever waits in run_until.
+        self.changed = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_poll = 0.0
         self._next_beat = 0.0
@@ -131,6 +133,8 @@ class Orchestrator:
         except BaseException as exc:  # surfaced to the CLI, which exits non-zero
             log.exception("orchestrator loop failed")
             self.error = exc
+        finally:
+            self.changed.set()
 
     def _iterate(self) -> None:
         items = self._drain(self._sleep_time())
@@ -189,6 +193,7 @@ class Orchestrator:
         """One transaction for everything a wake-up learned: completions, deadlines, trigger
         firings, claims and notification deliveries commit together (fewer commits on the
         hop's path, and no second writer competing for the store's lock)."""
+        changed = bool(ended) and self.scope is None
         with self.db.transaction() as tx:
             store.record_deliveries(tx, delivered, self._deliveries)
             self._local = []
@@ -205,6 +210,7 @@ class Orchestrator:
             while True:
                 local, self._local = self._local or [], []
                 result = self.scheduler.run_pass(tx, self.scope, local=local, claim=claim)
+                changed |= bool(result.ended_runs)
                 for row in result.created:
                     self._pending[row["id"]] = row
                 self._unowned |= result.unowned
@@ -213,6 +219,8 @@ class Orchestrator:
                 claim = True  # runs that ended at once wrote events to the store
             self._claim(tx)
             self._local = None
+        if changed:
+            self.changed.set()
 
     def _ended(self, exits: Iterable[tuple[str, str]]) -> list[tuple[str, str, Any]]:
         """The exited runs whose engine reports a terminal status (no store access)."""
@@ -501,4 +509,5 @@ def run_until(orchestrator: Orchestrator, done: Callable[[], bool], tick: Callab
             tick()
         if done() and not orchestrator.busy:
             return
-        time.sleep(interval)
+        orchestrator.changed.wait(interval)
+        orchestrator.changed.clear()
