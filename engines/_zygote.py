@@ -3,17 +3,18 @@ that forks one child per job. The child skips the interpreter's start (about 8 m
 latency per job), then runs the job exactly as ``_boot.py`` does: its own session, its log
 files, Glue's argv, its exit status recorded in the run folder.
 
-Protocol: one JSON request per line on stdin ({argv, cwd, env, stdout, stderr, run_dir}), one
-"pid start_ticks" line per request on stdout, written after the same line is in the run
-folder's ``pid`` file (where a later orchestrator finds the job). EOF on stdin (the
-orchestrator went away) ends the server; its jobs live on in their own sessions. Kept as
-small as ``_boot.py``: children inherit what it imports.
+Protocol: requests on stdin, each a 4-byte big-endian length and a ``marshal``-ed dict {argv,
+cwd, env, stdout, stderr, run_dir}; one "pid start_ticks" line per request on stdout, written
+after the same line is in the run folder's ``pid`` file (where a later orchestrator finds the
+job). EOF on stdin (the orchestrator went away) ends the server; its jobs live on in their
+own sessions. Kept as small as ``_boot.py``: children inherit what it imports, and pay for
+every inherited page they touch (marshal, not json: json imports re, enum, collections...).
 """
-from __future__ import annotations
 
-import json
+import _signal as signal  # the C module: `signal` would import enum, functools, collections...
+import gc
+import marshal
 import os
-import signal
 import sys
 
 import engines._boot as boot  # preloaded: every child inherits it compiled
@@ -62,6 +63,7 @@ def _reap(_signum: int, _frame: object) -> None:
 def _child(request: dict) -> None:
     """In the forked child: become the job. Never returns to the server loop."""
     try:
+        gc.enable()  # the job's own objects are collected as usual; the server's stay frozen
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         os.setsid()
@@ -87,12 +89,16 @@ def _child(request: dict) -> None:
 
 
 def serve() -> None:
+    # Objects frozen before a fork are never traversed by the child's collector: without it a
+    # job's collections (and the one at its exit) touch, and so copy, every inherited page.
+    gc.disable()
     signal.signal(signal.SIGCHLD, _reap)
-    out = sys.stdout.buffer
-    for line in sys.stdin.buffer:
-        request = json.loads(line)
+    out, requests = sys.stdout.buffer, sys.stdin.buffer
+    while len(size := requests.read(4)) == 4:
+        request = marshal.loads(requests.read(int.from_bytes(size, "big")))
         # SIGCHLD waits until the child's run folder is known, so its end is never missed.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             _child(request)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import logging
+import marshal
 import subprocess
 import sys
 import threading
@@ -40,7 +40,8 @@ class ForkServer:
         return {k: v for k, v in env.items() if k.startswith("PYTHON")} == self._python_vars
 
     def fork(self, request: Mapping[str, object], on_forked: OnForked) -> None:
-        line = json.dumps(request).encode() + b"\n"
+        body = marshal.dumps(dict(request))
+        line = len(body).to_bytes(4, "big") + body
         with self._lock:
             for _attempt in (1, 2):
                 proc, waiting = self._running()
