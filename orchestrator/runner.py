@@ -55,6 +55,9 @@ class Orchestrator:
         if settings.notifications_file:
             sinks += notifications.load_file(settings.notifications_file)
         self.notifier = notifications.Notifier(sinks, on_result=self._delivered)
+        # Delivery outcomes not yet recorded: written with the next transaction, never waking the
+        # loop on their own (the poll tick records them when nothing else happens).
+        self._delivered_q: collections.deque[tuple[str, str, dict[str, Any]]] = collections.deque()
         # Deliveries of the notifications recorded here, newest last (saves reading them back).
         self._deliveries: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         # Runs this process follows: job run id -> (command, engine run id or None).
@@ -99,7 +102,7 @@ class Orchestrator:
             self._thread.join(timeout)
         self.notifier.close(timeout=5)
         self.dispatcher.close()
-        delivered = [item[1:] for item in self._drain(0) if item[0] == "delivered"]
+        delivered = self._take_delivered()
         try:
             with self.db.transaction() as tx:
                 store.record_deliveries(tx, delivered, self._deliveries)
@@ -146,7 +149,7 @@ class Orchestrator:
         if periodic:
             self._next_poll = now + self.settings.poll_interval
         exits = [(item[1], item[2]) for item in items if item[0] == "exit"]
-        delivered = [item[1:] for item in items if item[0] == "delivered"]
+        delivered = self._take_delivered()
         # Events other processes (or service calls) wrote are read on the poll tick or when woken.
         claim = periodic or any(item[0] == "wake" for item in items)
         if periodic and now >= self._next_sweep:
@@ -168,6 +171,7 @@ class Orchestrator:
                 self._queue.put(item)
             for kind, run_id in due:
                 self.watchdog.add(store.now(), kind, run_id)
+            self._delivered_q.extend(delivered)
             self._local = None
             time.sleep(0.05 + random.random() * 0.2)
             return
@@ -189,7 +193,7 @@ class Orchestrator:
 
     def _apply(self, ended: list[tuple[str, str, Any]], due: list[tuple[str, str]], periodic: bool,
                claim: bool, now: float, notices: list[dict[str, Any]],
-               delivered: list[tuple[Any, ...]]) -> None:
+               delivered: list[tuple[str, str, dict[str, Any]]]) -> None:
         """One transaction for everything a wake-up learned: completions, deadlines, trigger
         firings, claims and notification deliveries commit together (fewer commits on the
         hop's path, and no second writer competing for the store's lock)."""
@@ -461,7 +465,13 @@ class Orchestrator:
             self.notifier.publish(event)
 
     def _delivered(self, event_id: str, sink: str, ok: bool, error: str | None) -> None:
-        self._queue.put(("delivered", event_id, sink, {"ok": ok, "error": error}))  # recorded by the loop
+        self._delivered_q.append((event_id, sink, {"ok": ok, "error": error}))  # on a sink's thread
+
+    def _take_delivered(self) -> list[tuple[str, str, dict[str, Any]]]:
+        taken = []
+        while self._delivered_q:
+            taken.append(self._delivered_q.popleft())
+        return taken
 
 
 _TERMINAL_VALUES = frozenset(s.value for s in JOB_RUN_TERMINAL)

@@ -173,11 +173,13 @@ class Scheduler:
         # The unique key (scope, trigger) makes a second firing in this run a no-op.
         if not store.record_firing(tx, run["id"], trig["Name"]):
             return False
-        for action in trig.get("AdhereActions") or []:
+        actions = trig.get("AdhereActions") or []
+        jobs = store.get_definitions(tx, "job", (a["job_name"] for a in actions if a.get("job_name")))
+        for action in actions:
             name = action.get("job_name")
             if not name:
                 continue  # crawler actions arrive with the catalog
-            job_row = store.get_definition(tx, "job", name)
+            job_row = jobs.get(name)
             command = job_row["definition"]["spec"]["command"]["name"] if job_row else ""
             overrides = {"timeout": action.get("timeout"),
                          "notification_property": action.get("notification_property")}

@@ -202,8 +202,21 @@ def get_definition(tx: Tx, kind: str, name: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def get_definitions(tx: Tx, kind: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Several definitions in one query (a trigger's actions), by name; missing ones are absent."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    rows = tx.execute(_SELECT_DEFINITIONS[kind], {"_names": wanted}).mappings()
+    return {row["name"]: dict(row) for row in rows}
+
+
 _SELECT_DEFINITION = {
     kind: sa.select(table).where(table.c.name == _BP("_name"))
+    for kind, table in _DEFINITION_TABLES.items()
+}
+_SELECT_DEFINITIONS = {
+    kind: sa.select(table).where(table.c.name.in_(_BP("_names", expanding=True)))
     for kind, table in _DEFINITION_TABLES.items()
 }
 
