@@ -326,18 +326,15 @@ class LocalProcesses:
         """The fork server's answer (on its reader thread): watch the job, or end it as lost."""
         with self._lock:
             grace = self._forking.pop(key, None)
-        if pid is None:
-            if not (run_dir / PID).exists():  # the server died before forking it
-                with contextlib.suppress(OSError):
-                    with open(run_dir / STDERR, "a") as err:
-                        err.write("adhere: the python fork server ended before starting this job\n")
-                    _write_atomic(run_dir / EXIT_STATUS, "127\n")
-                self._notify(key)
-                return
-            rid = ProcessRunId(0, 0, run_dir).resolved()  # forked, then the server died
-            assert rid is not None
-        else:
-            rid = ProcessRunId(pid, ticks, run_dir)
+        # No answer: the server died, after forking the job (its pid file says so) or before.
+        rid = ProcessRunId(pid, ticks, run_dir) if pid is not None else ProcessRunId(0, 0, run_dir).resolved()
+        if rid is None:
+            with contextlib.suppress(OSError):
+                with open(run_dir / STDERR, "a") as err:
+                    err.write("adhere: the python fork server ended before starting this job\n")
+                _write_atomic(run_dir / EXIT_STATUS, "127\n")
+            self._notify(key)
+            return
         try:
             if not self._adopt(rid, key):
                 self._notify(key)  # ended (and reaped by the server) already
@@ -403,7 +400,8 @@ class LocalProcesses:
             if engine_run_id in self._forking:  # no pid yet: _forked() stops it
                 self._forking[engine_run_id] = grace
                 return
-        known = rid.resolved()
+            watched = self._by_id.get(engine_run_id)
+        known = watched.rid if watched is not None else rid.resolved()
         if known is None:
             return  # never started: the marker makes it STOPPED
         _signal_group(known, signal.SIGTERM)

@@ -7,13 +7,15 @@ import json
 import os
 import queue
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from engines import base, python_shell
+from engines import base, process, python_shell
 from orchestrator import states
 
 PROBE = """\
@@ -106,3 +108,51 @@ def test_jobs_outlive_their_fork_server(engine: python_shell.PythonShellEngine, 
     finally:
         later.close()
     assert sys.executable  # the job ran with this interpreter's environment
+
+
+class _HeldServer:
+    """A fork server whose answers the test gives: the moments between a request and its
+    answer (a stop asked meanwhile, the server dying first) cannot be caused on purpose."""
+
+    def __init__(self) -> None:
+        self.answers: list[Callable[[int | None, int], None]] = []
+
+    def fork(self, request: dict, on_forked: Callable[[int | None, int], None]) -> None:
+        self.answers.append(on_forked)
+
+
+def test_a_run_stopped_before_its_fork_is_answered_is_stopped_once_it_exists(tmp_path: Path) -> None:
+    ended: queue.SimpleQueue[str] = queue.SimpleQueue()
+    processes = process.LocalProcesses(ended.put)
+    server = _HeldServer()
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        run_id = processes.fork_python(server, "job.py", [], run_dir=tmp_path / "run", cwd=tmp_path,  # type: ignore[arg-type]
+                                       env={})
+        assert processes.poll(run_id).state is states.JobRunState.RUNNING  # asked, not yet answered
+        processes.cancel(run_id, grace=5)
+        assert job.poll() is None  # nothing to signal yet
+        server.answers[0](job.pid, process._proc_stat(job.pid)[1])  # type: ignore[index]
+        assert job.wait(10) == -signal.SIGTERM
+        assert ended.get(timeout=10) == run_id
+        assert processes.poll(run_id).state is states.JobRunState.STOPPED
+    finally:
+        job.kill()
+        job.wait()
+        processes.close()
+
+
+def test_a_fork_server_that_dies_before_answering_fails_the_run_with_a_reason(tmp_path: Path) -> None:
+    ended: queue.SimpleQueue[str] = queue.SimpleQueue()
+    processes = process.LocalProcesses(ended.put)
+    server = _HeldServer()
+    try:
+        run_id = processes.fork_python(server, "job.py", [], run_dir=tmp_path / "run", cwd=tmp_path,  # type: ignore[arg-type]
+                                       env={})
+        server.answers[0](None, 0)
+        assert ended.get(timeout=10) == run_id
+        status = processes.poll(run_id)
+        assert status.state is states.JobRunState.FAILED
+        assert status.error_message == "adhere: the python fork server ended before starting this job"
+    finally:
+        processes.close()

@@ -413,6 +413,52 @@ def test_a_crashed_pass_loses_no_completion(fan: store.Store, monkeypatch: pytes
     assert Counter(r["job_name"] for r in job_runs_of(db, run_id)) == {"a": 1, "b": 1, "d": 1, "e": 1}
 
 
+WIDE = [f"w{i}" for i in range(6)]
+
+
+def _start_wide(db: store.Store, settings: Settings, tmp_path: Path) -> str:
+    """start -> w0..w5;  all of them SUCCEEDED -> z"""
+    apply(db, settings, {
+        "Workflows": [{"Name": "wide"}],
+        "Jobs": [_job(n, "ok.py") for n in [*WIDE, "z"]],
+        "Triggers": [
+            {"Name": "go", "WorkflowName": "wide", "Type": "ON_DEMAND", "Actions": [{"JobName": n} for n in WIDE]},
+            _conditional("all", "wide", _when("AND", *((n, "SUCCEEDED") for n in WIDE)), "z"),
+        ],
+    }, write_scripts(tmp_path / "jobs"))
+    return service.start_workflow_run(db, "wide")
+
+
+@pytest.mark.parametrize("order", [WIDE, WIDE[::-1], ["w2", "w5", "w0", "w4", "w1", "w3"]])
+@pytest.mark.parametrize("fresh_scheduler", [False, True])
+def test_a_wide_and_fires_at_its_last_completion_whatever_the_order(
+    db: store.Store, settings: Settings, tmp_path: Path, order: list[str], fresh_scheduler: bool
+) -> None:
+    """An AND over many jobs skips its full evaluation while a remembered job is missing (see
+    scheduler._cannot_hold); that memory is a hint only, right in any completion order and
+    when another scheduler (without it) takes over."""
+    run_id = _start_wide(db, settings, tmp_path)
+    sched = scheduler.Scheduler("s1")
+    run_pass(db, sched)
+    ids = {r["job_name"]: r["id"] for r in job_runs_of(db, run_id)}
+    for count, name in enumerate(order, 1):
+        finish(db, ids[name], J.SUCCEEDED)
+        run_pass(db, scheduler.Scheduler("s2") if fresh_scheduler else sched)
+        assert firings(db, run_id)["all"] == (1 if count == len(order) else 0), name
+    assert [r["job_name"] for r in job_runs_of(db, run_id)].count("z") == 1
+
+
+def test_a_wide_and_never_fires_when_one_job_failed(db: store.Store, settings: Settings, tmp_path: Path) -> None:
+    run_id = _start_wide(db, settings, tmp_path)
+    sched = scheduler.Scheduler("s1")
+    run_pass(db, sched)
+    for row in job_runs_of(db, run_id):
+        finish(db, row["id"], J.FAILED if row["job_name"] == "w3" else J.SUCCEEDED)
+        run_pass(db, sched)
+    assert firings(db, run_id)["all"] == 0
+    assert status(db, run_id) == "COMPLETED"
+
+
 def test_redelivered_events_fire_nothing_twice(fan: store.Store) -> None:
     """Events seen again (a second scheduler, a replay) find the firings already recorded."""
     db = fan
