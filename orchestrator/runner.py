@@ -55,8 +55,8 @@ class Orchestrator:
         if settings.notifications_file:
             sinks += notifications.load_file(settings.notifications_file)
         self.notifier = notifications.Notifier(sinks, on_result=self._delivered)
-        # Delivery outcomes not yet recorded: written with the next transaction, never waking the
-        # loop on their own (the poll tick records them when nothing else happens).
+        # Delivery outcomes not yet recorded: written together on the poll tick, never waking the
+        # loop on their own.
         self._delivered_q: collections.deque[tuple[str, str, dict[str, Any]]] = collections.deque()
         # Deliveries of the notifications recorded here, newest last (saves reading them back).
         self._deliveries: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
@@ -149,7 +149,7 @@ class Orchestrator:
         if periodic:
             self._next_poll = now + self.settings.poll_interval
         exits = [(item[1], item[2]) for item in items if item[0] == "exit"]
-        delivered = self._take_delivered()
+        delivered = self._take_delivered() if periodic else []  # a statement per tick, not per job
         # Events other processes (or service calls) wrote are read on the poll tick or when woken.
         claim = periodic or any(item[0] == "wake" for item in items)
         if periodic and now >= self._next_sweep:
