@@ -34,6 +34,7 @@ def _write(path: str, text: str) -> None:
 
 
 def _start_ticks(pid: int) -> int:
+    # engines.process.proc_stat's parse, not imported: its modules would load into every child.
     with open(f"/proc/{pid}/stat", "rb") as f:
         raw = f.read()
     return int(raw[raw.rindex(b")") + 2 :].split()[19])  # field 22; comm may hold spaces

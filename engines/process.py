@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from engines import base, fork_server
 from orchestrator import errors, states
@@ -105,8 +106,14 @@ def _boot_pyc() -> Path:
     return cache / f"boot-{digest}.pyc"
 
 
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start ticks) from /proc/<pid>/stat, or None when no such process."""
+class ProcStat(NamedTuple):
+    state: str  # R, S, D, Z, X...
+    session: int
+    start_ticks: int  # since boot: tells a process from a later one with the same pid
+
+
+def proc_stat(pid: int) -> ProcStat | None:
+    """Fields of /proc/<pid>/stat, or None when no such process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()
@@ -114,12 +121,12 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
         return None
     # comm (field 2) may hold spaces and parentheses: split after the last ")".
     rest = raw[raw.rindex(b")") + 2 :].split()
-    return rest[0].decode(), int(rest[19])  # fields 3 (state) and 22 (starttime)
+    return ProcStat(rest[0].decode(), int(rest[3]), int(rest[19]))  # fields 3, 6 and 22
 
 
 def _is_ours_and_alive(rid: ProcessRunId) -> bool:
-    stat = _proc_stat(rid.pid)
-    return stat is not None and stat[1] == rid.start_ticks and stat[0] not in ("Z", "X")
+    stat = proc_stat(rid.pid)
+    return stat is not None and stat.start_ticks == rid.start_ticks and stat.state not in ("Z", "X")
 
 
 def _signal_group(rid: ProcessRunId, sig: int) -> None:
@@ -130,8 +137,8 @@ def _signal_group(rid: ProcessRunId, sig: int) -> None:
     """
     if rid.pid <= 0:
         return  # not a process (killpg(0) would signal our own group)
-    stat = _proc_stat(rid.pid)
-    if stat is not None and stat[1] != rid.start_ticks:
+    stat = proc_stat(rid.pid)
+    if stat is not None and stat.start_ticks != rid.start_ticks:
         return  # recycled: our group is empty
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(rid.pid, sig)
@@ -281,8 +288,8 @@ class LocalProcesses:
             except OSError as exc:
                 raise errors.EngineError(f"cannot start {argv[0]}: {exc}") from exc
         # The child is not reaped until we wait for it, so its /proc entry and pid are ours.
-        stat = _proc_stat(proc.pid)
-        rid = ProcessRunId(proc.pid, stat[1] if stat else 0, run_dir)
+        stat = proc_stat(proc.pid)
+        rid = ProcessRunId(proc.pid, stat.start_ticks if stat else 0, run_dir)
         self._watch(rid, os.pidfd_open(proc.pid), proc)
         return str(rid)
 

@@ -40,6 +40,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from engines.process import proc_stat
 from orchestrator import errors
 
 log = logging.getLogger(__name__)
@@ -55,19 +56,8 @@ MAX_TEMP_DIR = 40
 ACTIVE_JOB_STATES = ("PENDING", "RUNNING")
 
 
-def _proc_stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, session id, start ticks) of ``pid``, or None when there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    rest = raw[raw.rindex(b")") + 2 :].split()
-    return rest[0].decode(), int(rest[3]), int(rest[19])
-
-
 def _alive(pid: int, ticks: int) -> bool:
-    stat = _proc_stat(pid)
+    stat = proc_stat(pid)
     return stat is not None and stat[2] == ticks and stat[0] not in ("Z", "X")
 
 
@@ -76,7 +66,7 @@ def session_members(sid: int) -> list[int]:
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            stat = _proc_stat(int(entry))
+            stat = proc_stat(int(entry))
             if stat is not None and stat[1] == sid and stat[0] not in ("Z", "X"):
                 out.append(int(entry))
     return out
@@ -269,7 +259,7 @@ class LocalCluster:
             )  # fmt: skip
         # Reaped by a thread: the head outlives this process when it exits first.
         threading.Thread(target=proc.wait, daemon=True, name="adhere-ray-head-reaper").start()
-        stat = _proc_stat(proc.pid)
+        stat = proc_stat(proc.pid)
         info = ClusterInfo(
             address=f"127.0.0.1:{gcs}",
             dashboard_url=f"http://127.0.0.1:{dashboard}",
@@ -312,7 +302,7 @@ class LocalCluster:
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         threading.Thread(target=reaper.wait, daemon=True, name="adhere-ray-reaper-wait").start()
-        stat = _proc_stat(reaper.pid)
+        stat = proc_stat(reaper.pid)
         return dataclasses.replace(info, reaper_pid=reaper.pid, reaper_ticks=stat[2] if stat else 0)
 
     def stop(self, grace: float = 5.0) -> bool:
@@ -362,7 +352,7 @@ class LocalCluster:
         ):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(info.reaper_pid, signal.SIGTERM)
-        stat = _proc_stat(info.pid)
+        stat = proc_stat(info.pid)
         if stat is not None and stat[2] != info.start_ticks:
             # The pid is someone else's now, so our session is empty (Linux keeps a pid
             # unused while a session of that id has members): only the recorded pids remain.
@@ -375,7 +365,7 @@ class LocalCluster:
         while time.monotonic() < deadline and session_members(info.pid):
             time.sleep(0.1)
         for pid in set(members) | set(session_members(info.pid)):
-            member = _proc_stat(pid)
+            member = proc_stat(pid)
             if member is not None and member[1] == info.pid:  # still in our session
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -418,7 +408,7 @@ def wait_gone(pids: list[int], timeout: float) -> bool:
     """True when none of ``pids`` is alive within ``timeout`` seconds (for tests)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any((s := _proc_stat(p)) is not None and s[0] not in ("Z", "X") for p in pids):
+        if not any((s := proc_stat(p)) is not None and s[0] not in ("Z", "X") for p in pids):
             return True
         time.sleep(0.1)
     return False

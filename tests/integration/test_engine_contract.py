@@ -363,7 +363,7 @@ def test_a_recycled_pid_is_not_mistaken_for_the_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / process.EXIT_STATUS).write_text("0\n")
-    start_ticks = process._proc_stat(os.getpid())[1]  # type: ignore[index]
+    start_ticks = process.proc_stat(os.getpid()).start_ticks  # type: ignore[union-attr]
     ended: list[str] = []
     processes = process.LocalProcesses(ended.append)
     try:

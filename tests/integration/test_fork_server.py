@@ -132,7 +132,7 @@ def test_a_run_stopped_before_its_fork_is_answered_is_stopped_once_it_exists(tmp
         assert processes.poll(run_id).state is states.JobRunState.RUNNING  # asked, not yet answered
         processes.cancel(run_id, grace=5)
         assert job.poll() is None  # nothing to signal yet
-        server.answers[0](job.pid, process._proc_stat(job.pid)[1])  # type: ignore[index]
+        server.answers[0](job.pid, process.proc_stat(job.pid).start_ticks)  # type: ignore[union-attr]
         assert job.wait(10) == -signal.SIGTERM
         assert ended.get(timeout=10) == run_id
         assert processes.poll(run_id).state is states.JobRunState.STOPPED

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from engines import base, ray_cluster
+from engines import base, process, ray_cluster
 from engines import ray as ray_engine
 from orchestrator import errors, states
 
@@ -97,7 +97,7 @@ def wait_for(predicate: object, timeout: float = TIMEOUT, what: str = "") -> Non
 
 
 def gone(pid: int) -> bool:
-    stat = ray_cluster._proc_stat(pid)
+    stat = process.proc_stat(pid)
     return stat is None or stat[0] in ("Z", "X")
 
 
