@@ -110,6 +110,7 @@ class ProcStat(NamedTuple):
     state: str  # R, S, D, Z, X...
     session: int
     start_ticks: int  # since boot: tells a process from a later one with the same pid
+    ppid: int
 
 
 def proc_stat(pid: int) -> ProcStat | None:
@@ -121,7 +122,7 @@ def proc_stat(pid: int) -> ProcStat | None:
         return None
     # comm (field 2) may hold spaces and parentheses: split after the last ")".
     rest = raw[raw.rindex(b")") + 2 :].split()
-    return ProcStat(rest[0].decode(), int(rest[3]), int(rest[19]))  # fields 3, 6 and 22
+    return ProcStat(rest[0].decode(), int(rest[3]), int(rest[19]), int(rest[1]))  # fields 3, 6, 22, 4
 
 
 def _is_ours_and_alive(rid: ProcessRunId) -> bool:

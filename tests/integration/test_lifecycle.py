@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from engines import process
 from orchestrator import definitions, errors, models, runner, service, store
 from orchestrator.settings import Settings
 
@@ -180,12 +181,18 @@ def firings(db: store.Store, scope: str) -> list[str]:
 
 def alive(pid: int) -> bool:
     """True while ``pid`` is a live (not zombie) process."""
+    stat = process.proc_stat(pid)
+    return stat is not None and stat.state not in ("Z", "X")
+
+
+def fork_server_gone(pid: int) -> bool:
+    """True once ``pid`` (a job) no longer has the python fork server as its parent, which
+    would record its exit status: the server ends a moment after its orchestrator."""
+    stat = process.proc_stat(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
+        return stat is None or b"_zygote" not in Path(f"/proc/{stat.ppid}/cmdline").read_bytes()
     except FileNotFoundError:
-        return False
-    return raw[raw.rindex(b")") + 2 :].split()[0] not in (b"Z", b"X")
+        return True
 
 
 def pids_of(scripts: Path, run_id: str) -> list[int]:
@@ -742,7 +749,8 @@ if n == 1:
         )
         crash(first)
     [pid] = pids_of(scripts, run_id)
-    os.killpg(pid, signal.SIGKILL)  # dies without _boot.py writing its exit status
+    wait_for(lambda: fork_server_gone(pid), 10)
+    os.killpg(pid, signal.SIGKILL)  # dies without _boot.py (or a parent) writing its exit status
     wait_for(lambda: not alive(pid), 5)
     assert not (settings.logs_dir / run_id / "exit_status").exists()
     with orchestrating(db, settings) as orch:
