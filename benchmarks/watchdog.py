@@ -27,14 +27,13 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import sqlalchemy as sa
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engines import base, registry
-from orchestrator import models, runner, store
+from orchestrator import runner, store
 from orchestrator.settings import Settings
 from orchestrator.states import JobRunState
+from orchestrator.store.job_runs import RunOptions
 
 COMMAND = "benchnull"
 JOB = "bench"
@@ -75,48 +74,39 @@ def _insert(db: store.Store, n: int, far: dt.datetime) -> list[str]:
         "command": {"name": COMMAND, "script_location": "none"},
         "execution_property": {"max_concurrent_runs": n + 1},
     }
-    ids = []
+    options = RunOptions(timeout=86400.0, notify_delay_after=86400.0)
     stamp = store.now()
-    with db.transaction() as tx:
-        store.upsert_definition(
-            tx, "job", JOB, {"definition": {"glue": {"Name": JOB}, "spec": spec}}
+    runs = [
+        store.job_runs.new(
+            id=store.new_id("jr"), job_name=JOB, state=JobRunState.RUNNING.value, command=COMMAND,
+            options=options, timeout=86400.0, created_on=stamp, started_on=stamp, timeout_at=far,
+            notify_at=far, owner=GONE, engine_run_id=None,
         )
-        for _ in range(n):
-            run_id = store.new_id("jr")
-            ids.append(run_id)
-            store.insert_job_run(
-                tx,
-                id=run_id,
-                job_name=JOB,
-                state=JobRunState.RUNNING.value,
-                command=COMMAND,
-                options={"timeout": 86400.0, "notify_delay_after": 86400.0, "max_retries": 0},
-                timeout=86400.0,
-                created_on=stamp,
-                started_on=stamp,
-                timeout_at=far,
-                notify_at=far,
-                owner=GONE,
-                engine_run_id=run_id,
-            )
-    return ids
+        for _ in range(n)
+    ]  # fmt: skip
+    runs = [run.replace(engine_run_id=run.id) for run in runs]  # NullEngine's run ids
+    with db.transaction() as tx:
+        store.definitions.save_many(
+            tx, "job", [store.definitions.Body(JOB, {"Name": JOB}, spec)], {}
+        )
+        store.job_runs.insert(tx, runs)
+    return [run.id for run in runs]
 
 
 def _adopted(db: store.Store, orch: runner.Orchestrator, n: int, timeout: float = 300) -> float:
-    """Seconds until ``orch`` owns all ``n`` runs."""
-    t = models.job_runs
+    """Seconds until ``orch`` owns all ``n`` runs (and watches their deadlines)."""
     began = time.monotonic()
     while True:
         if orch.error is not None:
             raise SystemExit(f"orchestrator failed: {orch.error!r}")
-        with db.read() as conn:
-            owned = conn.execute(
-                sa.select(sa.func.count()).where(t.c.owner == orch.id)
-            ).scalar_one()
-        if owned == n and len(orch.watchdog) >= 2 * n:
-            return time.monotonic() - began
+        # The heap is filled after the adopting transaction commits: count the rows only then.
+        if len(orch.watchdog) >= 2 * n:
+            with db.read() as tx:
+                owned = len(store.job_runs.owned_in_state(tx, orch.id, JobRunState.RUNNING.value))
+            if owned == n:
+                return time.monotonic() - began
         if time.monotonic() - began > timeout:
-            raise SystemExit(f"only {owned} of {n} runs adopted after {timeout}s")
+            raise SystemExit(f"{len(orch.watchdog)} of {2 * n} deadlines watched after {timeout}s")
         time.sleep(0.1)
 
 
@@ -152,7 +142,7 @@ def _bench(db: store.Store, settings: Settings, args: argparse.Namespace) -> int
     far = store.now() + dt.timedelta(days=1)
     began = time.perf_counter()
     ids = _insert(db, args.runs, far)
-    print(f"store: {store._safe(db.url)}; poll_interval {settings.poll_interval}s")
+    print(f"store: {db.safe_url}; poll_interval {settings.poll_interval}s")
     print(f"inserted {args.runs} RUNNING runs in {time.perf_counter() - began:.2f}s")
 
     # 1. Idle CPU with every deadline a day away.
@@ -176,30 +166,26 @@ def _bench(db: store.Store, settings: Settings, args: argparse.Namespace) -> int
     # 2. A burst: args.due delay notifications due in the same instant, 10,000 pending.
     due_at = store.now() + dt.timedelta(seconds=adoption * 2 + 3)
     burst = ids[: args.due]
-    t = models.job_runs
     with db.transaction() as tx:
-        tx.execute(
-            sa.update(t).where(t.c.id.in_(burst)).values(notify_at=due_at, notified_states=[])
-        )
+        for run_id in burst:
+            store.job_runs.update(tx, run_id, notify_at=due_at, notified_states=[])
     orch = runner.Orchestrator(settings, db).start()
     try:
         _adopted(db, orch, args.runs)
         if store.now() >= due_at:
             raise SystemExit("adoption took longer than planned; T already passed")
         wait = (due_at - store.now()).total_seconds()
-        n = models.notifications
         deadline = time.monotonic() + wait + 60
         while True:
-            with db.read() as conn:
-                rows = conn.execute(
-                    sa.select(n.c.time).where(n.c.detail_type == "Glue Job Run Status")
-                ).all()
-            if len(rows) >= args.due or time.monotonic() > deadline:
+            with db.read() as tx:
+                times = [n.time for n in store.notifications.find(tx, limit=2 * args.due)
+                         if n.detail_type == "Glue Job Run Status"]  # fmt: skip
+            if len(times) >= args.due or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
     finally:
         orch.stop()
-    late = [(r[0] - due_at).total_seconds() * 1000 for r in rows]
+    late = [(t - due_at).total_seconds() * 1000 for t in times]
     if len(late) != args.due:
         print(f"burst: only {len(late)} of {args.due} notifications recorded")
         return 1

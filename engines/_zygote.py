@@ -6,8 +6,8 @@ files, Glue's argv, its exit status recorded in the run folder.
 Protocol: requests on stdin, each a 4-byte big-endian length and a ``marshal``-ed dict {argv,
 cwd, env, stdout, stderr, run_dir}; one "pid start_ticks" line per request on stdout, written
 after the same line is in the run folder's ``pid`` file (where a later orchestrator finds the
-job). EOF on stdin (the orchestrator went away) ends the server; its jobs live on in their
-own sessions. Kept as small as ``_boot.py``: children inherit what it imports, and pay for
+job). EOF on stdin, or a request read after the orchestrator died, ends the server; its jobs
+live on in their own sessions. Kept as small as ``_boot.py``: children inherit what it imports, and pay for
 every inherited page they touch (marshal, not json: json imports re, enum, collections...).
 """
 
@@ -95,8 +95,13 @@ def serve() -> None:
     gc.disable()
     signal.signal(signal.SIGCHLD, _reap)
     out, requests = sys.stdout.buffer, sys.stdin.buffer
+    parent = os.getppid()
     while len(size := requests.read(4)) == 4:
         request = marshal.loads(requests.read(int.from_bytes(size, "big")))
+        if os.getppid() != parent:
+            # The orchestrator died with requests in the pipe: whoever adopts its runs finds no
+            # pid file for these and fails them as lost, so they must not start behind its back.
+            return
         # SIGCHLD waits until the child's run folder is known, so its end is never missed.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
         gc.freeze()

@@ -9,6 +9,7 @@ Optional abilities are flags (``supports_push``, ``supports_metrics``), not
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,14 +70,35 @@ class Engine(abc.ABC):
         self.home = home
         self.options = dict(options or {})
         self._listener: Callable[[str], None] | None = None
+        self._lock = threading.Lock()
+        self._followed: dict[str, str] = {}  # engine run id -> job run id
+        self._ended_early: set[str] = set()  # ended before anyone followed them
 
     def set_listener(self, listener: Callable[[str], None]) -> None:
-        """Register the callback that receives an engine run id when that run may have ended."""
+        """Register the callback that receives a job run id when that run may have ended."""
         self._listener = listener
 
+    def follow(self, job_run_id: str, engine_run_id: str) -> None:
+        """Report the end of ``engine_run_id`` to the listener as ``job_run_id`` (once; a run
+        submitted here or adopted from an earlier process)."""
+        with self._lock:
+            self._followed[engine_run_id] = job_run_id
+            ended = engine_run_id in self._ended_early
+            self._ended_early.discard(engine_run_id)
+        if ended:
+            self.notify(engine_run_id)
+
     def notify(self, engine_run_id: str) -> None:
+        """Called by the engine as soon as a run may have ended (on any thread)."""
+        with self._lock:
+            job_run_id = self._followed.pop(engine_run_id, None)
+            if job_run_id is None:  # it ended before follow(): told then
+                if len(self._ended_early) > 10_000:
+                    self._ended_early.clear()
+                self._ended_early.add(engine_run_id)
+                return
         if self._listener is not None:
-            self._listener(engine_run_id)
+            self._listener(job_run_id)
 
     def check(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Raise EngineNotInstalled/EngineError when this engine cannot run here (called at apply)."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-from orchestrator import models
+from orchestrator.store import tables as models
 
 config = context.config
-target_metadata = models.Base.metadata
+target_metadata = models.metadata
 
 
 def run_migrations_online() -> None:

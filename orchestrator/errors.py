@@ -1,6 +1,6 @@
 """The exception tree. Glue's exception names are the codes on the wire.
 
-    AdhereError
+    AdhereError (code = the error's name on the wire and in the CLI)
     ├── GlueError (code = Glue's exception name, status = HTTP status)
     │   ├── EntityNotFoundException
     │   ├── InvalidInputException
@@ -25,6 +25,8 @@ from dataclasses import dataclass
 class AdhereError(Exception):
     """adhere failed."""
 
+    code = "InternalServiceException"  # the error's name on the wire and in the CLI
+
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or type(self).__name__).strip())
 
@@ -32,11 +34,15 @@ class AdhereError(Exception):
     def message(self) -> str:
         return str(self.args[0])
 
+    @property
+    def summary(self) -> str:
+        """The message without any detail lines (a file's problems are listed apart)."""
+        return self.message
+
 
 class GlueError(AdhereError):
     """A Glue operation failed."""
 
-    code = "InternalServiceException"
     status = 400
 
 
@@ -71,8 +77,13 @@ class ValidationError(InvalidInputException):
         self.source = source
         head = f"{source}: " if source else ""
         n = len(self.problems)
+        self._summary = f"{head}{n} problem{'s' if n != 1 else ''}; nothing was changed"
         lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{head}{n} problem{'s' if n != 1 else ''}; nothing was changed\n{lines}")
+        super().__init__(f"{self._summary}\n{lines}")
+
+    @property
+    def summary(self) -> str:
+        return self._summary
 
 
 class AlreadyExistsException(GlueError):
@@ -115,6 +126,8 @@ class InternalServiceException(GlueError):
 class EngineError(AdhereError):
     """An engine could not run a job."""
 
+    code = "EngineError"
+
     def __init__(self, message: str | None = None, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -126,3 +139,5 @@ class EngineNotInstalled(EngineError):
 
 class StoreError(AdhereError):
     """The store could not be reached or refused an operation."""
+
+    code = "StoreError"

@@ -11,11 +11,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.definitions import Trigger
 from orchestrator.states import CrawlState, JobRunState, TriggerType
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from orchestrator.definitions import Trigger
 
 GraphNode = tuple[str, str]  # ("trigger" | "job" | "crawler", name)
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -23,7 +24,9 @@ _KIND_ORDER = {"job": 0, "crawler": 1, "trigger": 2}
 
 
 def _glue(trigger: Trigger | Mapping[str, Any]) -> Mapping[str, Any]:
-    return trigger.to_glue() if isinstance(trigger, Trigger) else trigger
+    """A model's Glue shape, or the Glue dict itself (the models are not imported here: reading
+    a run's graph needs no pydantic)."""
+    return trigger if isinstance(trigger, Mapping) else trigger.to_glue()
 
 
 def _node(item: Mapping[str, Any]) -> GraphNode | None:

@@ -1,127 +1,123 @@
-"""Job runs: admission (concurrency, queuing), creation, completion with retries, Glue's JobRun shape.
-
-Shared by the service (StartJobRun) and the scheduler (trigger actions). Functions take the
-caller's transaction; the state change and its outbox event are written together.
+"""Job runs in Glue's terms: admission (MaxConcurrentRuns, queuing), creation, completion with
+retries, and stop requests. Shared by the service (StartJobRun, BatchStopJobRun) and the loop's
+duties; a state change and its outbox event are written in the caller's transaction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator import definitions, errors, store
-from orchestrator.states import JOB_RUN_ACTIVE, JOB_RUN_TERMINAL, JobRunState
+from orchestrator.states import JobRunState
+from orchestrator.store.definitions import Definition
+from orchestrator.store.job_runs import JobRun, RunOptions
 
-COMPLETED = "JOB_RUN_COMPLETED"
-# States that hold one of a job's MaxConcurrentRuns slots (WAITING runs are queued, not running).
-_OCCUPYING = [s.value for s in JOB_RUN_ACTIVE if s is not JobRunState.WAITING]
+_J = JobRunState
 DEFAULT_TIMEOUT = 2880 * 60.0  # Glue's default for GlueVersion <= 4.0, in seconds
 
 
-def job_spec(job_row: Mapping[str, Any]) -> dict[str, Any]:
-    return job_row["definition"]["spec"]
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One run to create, of ``job_name`` (created ERROR when the job no longer exists)."""
+
+    job_name: str
+    arguments: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    trigger_name: str | None = None
+    workflow_run_id: str | None = None
+    workflow_name: str | None = None
+    predecessor_runs: Sequence[Mapping[str, str]] = ()
+    attempt: int = 0
+    previous_run_id: str | None = None
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    not_before: dt.datetime | None = None
+    owner: str | None = None
 
 
-def create(
-    tx: store.Tx,
-    job_name: str,
-    job_row: Mapping[str, Any] | None,
-    *,
-    arguments: Mapping[str, str] | None = None,
-    direct: bool,
-    trigger_name: str | None = None,
-    workflow_run: Mapping[str, Any] | None = None,
-    predecessor_runs: Sequence[Mapping[str, str]] = (),
-    attempt: int = 0,
-    previous_run_id: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    not_before: dt.datetime | None = None,
-    owner: str | None = None,
-) -> dict[str, Any]:
-    """Create a job run, applying Glue's admission rules; returns the new row.
+def create(tx: store.Tx, requests: Sequence[Request], *, direct: bool) -> list[JobRun]:
+    """Create job runs by Glue's admission rules, a few statements for any number of them.
 
-    A direct start over ``MaxConcurrentRuns`` raises ConcurrentRunsExceededException; a
-    trigger start is recorded FAILED; with queuing enabled, either waits in WAITING. A
-    trigger naming a deleted job records an ERROR run, as Glue does.
+    Over a job's ``MaxConcurrentRuns`` a direct start (StartJobRun) raises
+    ConcurrentRunsExceededException and a trigger's start is recorded FAILED; with queuing
+    enabled either waits in WAITING. A trigger naming a deleted job records an ERROR run, as
+    Glue does. Runs that end at once write their completion events.
     """
-    overrides = dict(overrides or {})
     stamp = store.now()
-    run_id = store.new_id("jr")
-    values: dict[str, Any] = {
-        "id": run_id,
-        "job_name": job_name,
-        "workflow_run_id": workflow_run["id"] if workflow_run else None,
-        "workflow_name": workflow_run["workflow_name"] if workflow_run else None,
-        "trigger_name": trigger_name,
-        "attempt": attempt,
-        "previous_run_id": previous_run_id,
-        "arguments": dict(arguments or {}),
-        "predecessor_runs": [dict(p) for p in predecessor_runs],
-        "created_on": stamp,
-        "not_before": not_before,
-    }
-    if job_row is None:
+    admission = store.job_runs.admission(tx, (r.job_name for r in requests))  # locked for this transaction
+    occupied = Counter({name: slots for name, (_, slots) in admission.items()})
+    runs = []
+    for request in requests:
+        job = admission.get(request.job_name)
+        run = _admit(request, job[0] if job else None, occupied, stamp, direct)
+        if run.state == _J.STARTING.value:
+            occupied[run.job_name] += 1
+        runs.append(run)
+    store.job_runs.insert(tx, runs)
+    for run in runs:
+        if run.terminal:
+            completion_event(tx, run)
+    return runs
+
+
+def _admit(request: Request, job: Definition | None, occupied: Counter[str], stamp: dt.datetime,
+           direct: bool) -> JobRun:
+    common: dict[str, Any] = {
+        "id": store.new_id("jr"), "job_name": request.job_name, "created_on": stamp,
+        "workflow_run_id": request.workflow_run_id, "workflow_name": request.workflow_name,
+        "trigger_name": request.trigger_name, "attempt": request.attempt,
+        "previous_run_id": request.previous_run_id, "arguments": dict(request.arguments),
+        "predecessor_runs": [dict(p) for p in request.predecessor_runs], "not_before": request.not_before,
+    }  # fmt: skip
+    if job is None:
         if direct:
-            raise errors.EntityNotFoundException(f"Job {job_name} not found")
-        values.update(
-            state=JobRunState.ERROR.value, command="", completed_on=stamp, started_on=stamp,
-            error_message=f"Job {job_name} does not exist (deleted?)",
-        )
-        store.insert_job_run(tx, **values)
-        _completion_event(tx, values)
-        return values
-    spec = job_spec(job_row)
-    values["command"] = spec["command"]["name"]
-    values["options"] = _options(spec, values["arguments"], overrides)
-    values["timeout"] = values["options"]["timeout"]
-    store.lock_definition(tx, "job", job_name)
+            raise errors.EntityNotFoundException(f"Job {request.job_name} not found")
+        return store.job_runs.new(
+            state=_J.ERROR.value, completed_on=stamp, started_on=stamp,
+            error_message=f"Job {request.job_name} does not exist (deleted?)", **common,
+        )  # fmt: skip
+    spec = job.spec
+    options = run_options(spec, common["arguments"], request.overrides)
+    common.update(command=spec["command"]["name"], options=options, timeout=options.timeout)
     limit = spec.get("execution_property", {}).get("max_concurrent_runs", 1)
-    queuing = overrides.get("job_run_queuing_enabled", spec.get("job_run_queuing_enabled", False))
-    if attempt == 0 and store.count_active_job_runs(tx, job_name, _OCCUPYING) >= limit:
-        if direct and not queuing:  # with queuing, a direct start waits too (Glue's job-run-statuses)
-            raise errors.ConcurrentRunsExceededException(
-                f"Concurrent runs exceeded for {job_name} (MaxConcurrentRuns {limit})"
-            )
-        if queuing:
-            values.update(state=JobRunState.WAITING.value, state_detail=f"Waiting: MaxConcurrentRuns {limit} reached")
-        else:
-            values.update(
-                state=JobRunState.FAILED.value, started_on=stamp, completed_on=stamp, execution_time=0,
-                error_message=f"Concurrent runs exceeded for {job_name} (MaxConcurrentRuns {limit})",
-            )
-            store.insert_job_run(tx, **values)
-            _completion_event(tx, values)
-            return values
-    elif not_before is not None and not_before > stamp:
-        values.update(state=JobRunState.WAITING.value, state_detail=f"Retry due at {not_before.isoformat()}")
-    else:
-        values.update(state=JobRunState.STARTING.value, owner=owner)
-    store.insert_job_run(tx, **values)
-    return values
+    if request.attempt == 0 and occupied[request.job_name] >= limit:
+        message = f"Concurrent runs exceeded for {request.job_name} (MaxConcurrentRuns {limit})"
+        if options.job_run_queuing_enabled:  # a direct start waits too (Glue's job-run-statuses)
+            return store.job_runs.new(state=_J.WAITING.value, state_detail=f"Waiting: MaxConcurrentRuns {limit} reached",
+                                      **common)
+        if direct:
+            raise errors.ConcurrentRunsExceededException(message)
+        return store.job_runs.new(state=_J.FAILED.value, started_on=stamp, completed_on=stamp, execution_time=0,
+                                  error_message=message, **common)
+    if request.not_before is not None and request.not_before > stamp:
+        return store.job_runs.new(state=_J.WAITING.value, state_detail=f"Retry due at {request.not_before.isoformat()}",
+                                  **common)
+    return store.job_runs.new(state=_J.STARTING.value, owner=request.owner, **common)
 
 
-def _options(spec: Mapping[str, Any], run_args: Mapping[str, str], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """What the run is started with, frozen at creation (a later UpdateJob does not change it)."""
-    timeout = _seconds(overrides.get("timeout") or spec.get("timeout")) or DEFAULT_TIMEOUT
+def run_options(spec: Mapping[str, Any], run_args: Mapping[str, str], overrides: Mapping[str, Any]) -> RunOptions:
+    """What a run is started with, frozen at creation (a later UpdateJob does not change it)."""
     notification = overrides.get("notification_property") or spec.get("notification_property") or {}
-    return {
-        "script": spec["command"].get("script_location"),
-        "python_version": spec["command"].get("python_version"),
-        "effective_arguments": definitions.effective_arguments(
+    return RunOptions(
+        script=spec["command"].get("script_location"),
+        python_version=spec["command"].get("python_version"),
+        effective_arguments=definitions.effective_arguments(
             spec.get("default_arguments", {}), run_args, spec.get("non_overridable_arguments", {})
         ),
-        "timeout": float(timeout),
-        "notify_delay_after": _seconds(notification.get("notify_delay_after")),
-        "max_retries": int(spec.get("max_retries", 0)),
-        "retry_policy": spec.get("retry_policy"),
-        "worker_type": overrides.get("worker_type") or spec.get("worker_type"),
-        "number_of_workers": overrides.get("number_of_workers") or spec.get("number_of_workers"),
-        "max_capacity": spec.get("max_capacity"),
-        "job_run_queuing_enabled": overrides.get("job_run_queuing_enabled", spec.get("job_run_queuing_enabled", False)),
-    }
+        timeout=float(_seconds(overrides.get("timeout") or spec.get("timeout")) or DEFAULT_TIMEOUT),
+        notify_delay_after=_seconds(notification.get("notify_delay_after")),
+        max_retries=int(spec.get("max_retries", 0)),
+        retry_policy=spec.get("retry_policy"),
+        worker_type=overrides.get("worker_type") or spec.get("worker_type"),
+        number_of_workers=overrides.get("number_of_workers") or spec.get("number_of_workers"),
+        max_capacity=spec.get("max_capacity"),
+        job_run_queuing_enabled=bool(overrides.get("job_run_queuing_enabled",
+                                                   spec.get("job_run_queuing_enabled", False))),
+    )
 
 
 def _seconds(value: Any) -> float | None:
@@ -134,15 +130,14 @@ def _seconds(value: Any) -> float | None:
 def retry_delay(policy: Mapping[str, Any] | None, attempt: int, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry ``attempt`` (1-based), by tenacity's exponential strategy."""
     initial = _seconds((policy or {}).get("initial_delay")) or 0.0
-    if not initial:
+    if not initial or policy is None:
         return 0.0
     import tenacity
 
     wait = tenacity.wait_exponential(
-        multiplier=initial, exp_base=float(policy.get("multiplier", 2)),  # type: ignore[union-attr]
-        max=_seconds(policy.get("max_delay")) or 300.0,  # type: ignore[union-attr]
+        multiplier=initial, exp_base=float(policy.get("multiplier", 2)), max=_seconds(policy.get("max_delay")) or 300.0
     )
-    jitter = _seconds(policy.get("jitter")) or 0.0  # type: ignore[union-attr]
+    jitter = _seconds(policy.get("jitter")) or 0.0
 
     class _State:
         attempt_number = attempt
@@ -151,64 +146,53 @@ def retry_delay(policy: Mapping[str, Any] | None, attempt: int, rng: random.Rand
     return delay + ((rng or random).uniform(0, jitter) if jitter else 0.0)
 
 
-def complete(
-    tx: store.Tx,
-    run: Mapping[str, Any],
-    state: JobRunState,
-    *,
-    error_message: str | None = None,
-    stamp: dt.datetime | None = None,
-    events_out: list[dict[str, Any]] | None = None,
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Record a run's end with its outbox event; start the retry it earns.
+def deadline(start: dt.datetime, seconds: float | None) -> dt.datetime:
+    return start + dt.timedelta(seconds=float(seconds or DEFAULT_TIMEOUT))
 
-    Returns (the ended run, its retry); the ended run is None when nothing was written
-    because the run was already terminal (another process won). With ``events_out`` the
-    event is written already consumed and appended there: the caller hands it to the
-    scheduler within this same transaction.
+
+def complete(
+    tx: store.Tx, run: JobRun, state: JobRunState, *, error_message: str | None = None,
+    stamp: dt.datetime | None = None,
+) -> tuple[JobRun | None, JobRun | None]:
+    """Record a run's end with its outbox event; create the retry it earns.
+
+    Returns (the ended run, its retry); the ended run is None when nothing was written because
+    the run had ended already (another process won). A run being stopped ends STOPPED, or
+    TIMEOUT when the watchdog stopped it.
     """
     stamp = stamp or store.now()
-    if run.get("stop_reason") == JobRunState.TIMEOUT.value and state in (JobRunState.STOPPED, JobRunState.FAILED):
-        state = JobRunState.TIMEOUT
-        error_message = f"Job run timed out after {_minutes(run.get('timeout'))}"
-    elif run.get("stop_reason") == JobRunState.STOPPED.value and state is JobRunState.FAILED:
-        state = JobRunState.STOPPED
-    started = run.get("started_on") or stamp
+    if run.stop_reason == _J.TIMEOUT.value and state in (_J.STOPPED, _J.FAILED):
+        state = _J.TIMEOUT
+        error_message = f"Job run timed out after {_minutes(run.timeout)}"
+    elif run.stop_reason == _J.STOPPED.value and state is _J.FAILED:
+        state = _J.STOPPED
+    started = run.started_on or stamp
     values = {
-        "completed_on": stamp,
-        "execution_time": max(0, int((stamp - started).total_seconds())),
-        "error_message": error_message,
-        "timeout_at": None,
-        "notify_at": None,
-        "stamp": stamp,
-    }
-    if not store.set_job_run_state(tx, run["id"], state, **values):
+        "completed_on": stamp, "execution_time": max(0, int((stamp - started).total_seconds())),
+        "error_message": error_message, "timeout_at": None, "notify_at": None, "last_modified_on": stamp,
+    }  # fmt: skip
+    if not store.job_runs.set_state(tx, run.id, state.value, **values):
         return None, None
-    done = {**run, **values, "state": state.value}
+    done = run.replace(state=state.value, started_on=started, **values)
     retry = None
-    options = run.get("options") or {}
-    if state is JobRunState.FAILED and run["attempt"] < options.get("max_retries", 0):
-        job_row = store.get_definition(tx, "job", run["job_name"])
-        if job_row is not None:
-            delay = retry_delay(options.get("retry_policy"), run["attempt"] + 1)
-            retry = create(
-                tx, run["job_name"], job_row, arguments=run["arguments"], direct=False,
-                trigger_name=run.get("trigger_name"),
-                workflow_run=_workflow_ref(run), predecessor_runs=run.get("predecessor_runs") or (),
-                attempt=run["attempt"] + 1, previous_run_id=run["id"],
-                overrides={"timeout": run.get("timeout")},
-                not_before=stamp + dt.timedelta(seconds=delay) if delay else None,
-            )
-    event = _completion_event(tx, done, retry_id=retry["id"] if retry else None, consumed=events_out is not None)
-    if events_out is not None:
-        events_out.append(event)
+    retries = state is _J.FAILED and run.attempt < run.options.max_retries
+    if retries and store.definitions.get(tx, "job", run.job_name) is not None:  # a deleted job is not retried
+        delay = retry_delay(run.options.retry_policy, run.attempt + 1)
+        request = Request(
+            run.job_name, arguments=run.arguments, trigger_name=run.trigger_name,
+            workflow_run_id=run.workflow_run_id, workflow_name=run.workflow_name,
+            predecessor_runs=run.predecessor_runs, attempt=run.attempt + 1, previous_run_id=run.id,
+            overrides={"timeout": run.timeout}, not_before=stamp + dt.timedelta(seconds=delay) if delay else None,
+        )  # fmt: skip
+        retry = create(tx, [request], direct=False)[0]
+    completion_event(tx, done, retry_id=retry.id if retry else None)
     return done, retry
 
 
-def _workflow_ref(run: Mapping[str, Any]) -> dict[str, Any] | None:
-    if not run.get("workflow_run_id"):
-        return None
-    return {"id": run["workflow_run_id"], "workflow_name": run["workflow_name"]}
+def completion_event(tx: store.Tx, run: JobRun, retry_id: str | None = None) -> None:
+    payload = {"job_name": run.job_name, "state": run.state, "error_message": run.error_message, "retry_id": retry_id}
+    store.outbox.insert(tx, store.outbox.JOB_RUN_COMPLETED, workflow_run_id=run.workflow_run_id,
+                        job_run_id=run.id, payload=payload)
 
 
 def _minutes(seconds: float | None) -> str:
@@ -217,72 +201,25 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds:g} seconds" if seconds < 60 else f"{math.ceil(seconds / 60)} minutes"
 
 
-def _completion_event(
-    tx: store.Tx, run: Mapping[str, Any], retry_id: str | None = None, consumed: bool = False
-) -> dict[str, Any]:
-    event = {
-        "kind": COMPLETED, "workflow_run_id": run.get("workflow_run_id"), "job_run_id": run["id"],
-        "payload": {"job_name": run["job_name"], "state": run["state"], "error_message": run.get("error_message"),
-                    "retry_id": retry_id},
-    }
-    store.insert_event(tx, processed=consumed, **event)
-    return event
-
-
-def to_glue(row: Mapping[str, Any], *, predecessors: bool = True) -> dict[str, Any]:
-    """Glue's JobRun shape (datetimes stay datetimes; the CLI and API format them)."""
-    options = row.get("options") or {}
-    out: dict[str, Any] = {
-        "Id": row["id"],
-        "Attempt": row["attempt"],
-        "PreviousRunId": row.get("previous_run_id"),
-        "TriggerName": row.get("trigger_name"),
-        "JobName": row["job_name"],
-        "JobMode": "SCRIPT",
-        "StartedOn": row.get("started_on") or row.get("created_on"),
-        "LastModifiedOn": row.get("last_modified_on"),
-        "CompletedOn": row.get("completed_on") if row["state"] in _TERMINAL_VALUES else None,
-        "JobRunState": row["state"],
-        "Arguments": row.get("arguments") or {},
-        "ErrorMessage": row.get("error_message"),
-        "ExecutionTime": row.get("execution_time") or 0,
-        "Timeout": math.ceil(row["timeout"] / 60) if row.get("timeout") else None,
-        "WorkerType": options.get("worker_type"),
-        "NumberOfWorkers": options.get("number_of_workers"),
-        "MaxCapacity": options.get("max_capacity"),
-        "NotificationProperty": (
-            {"NotifyDelayAfter": math.ceil(options["notify_delay_after"] / 60)}
-            if options.get("notify_delay_after") else None
-        ),
-        "LogGroupName": f"/adhere/{row.get('command') or 'jobs'}",
-        "StateDetail": row.get("state_detail"),
-        "JobRunQueuingEnabled": options.get("job_run_queuing_enabled"),
-    }
-    if predecessors:
-        out["PredecessorRuns"] = row.get("predecessor_runs") or []
-    return {k: v for k, v in out.items() if v is not None}
-
-
-_TERMINAL_VALUES = frozenset(s.value for s in JOB_RUN_TERMINAL)
+def request_stop(tx: store.Tx, run: JobRun) -> bool:
+    """Ask a run to stop: one never started ends STOPPED at once; a running one goes STOPPING
+    for its owner to signal."""
+    if run.state == _J.WAITING.value or (run.state == _J.STARTING.value and not run.owner):
+        return complete(tx, run, _J.STOPPED)[0] is not None
+    return store.job_runs.set_state(tx, run.id, _J.STOPPING.value, stop_reason=_J.STOPPED.value)
 
 
 def promote_waiting(tx: store.Tx, job_name: str) -> list[str]:
     """Move queued (WAITING, no retry delay) runs of a job to STARTING while slots are free."""
-    from orchestrator import models
-
-    t = models.job_runs
-    waiting = store.job_runs_where(tx, t.c.job_name == job_name, t.c.state == JobRunState.WAITING.value,
-                                   t.c.not_before.is_(None))
+    waiting = store.job_runs.queued(tx, job_name)
     if not waiting:
         return []
-    job_row = store.get_definition(tx, "job", job_name)
-    if job_row is None:
+    job = store.definitions.get(tx, "job", job_name)
+    if job is None:
         return []
-    limit = job_spec(job_row).get("execution_property", {}).get("max_concurrent_runs", 1)
-    free = limit - store.count_active_job_runs(tx, job_name, _OCCUPYING)
-    promoted = []
-    for row in waiting[: max(0, free)]:
-        if store.set_job_run_state(tx, row["id"], JobRunState.STARTING, expect=[JobRunState.WAITING.value],
-                                   state_detail=None):
-            promoted.append(row["id"])
-    return promoted
+    limit = job.spec.get("execution_property", {}).get("max_concurrent_runs", 1)
+    free = limit - store.job_runs.occupied(tx, [job_name]).get(job_name, 0)
+    return [
+        run.id for run in waiting[: max(0, free)]
+        if store.job_runs.set_state(tx, run.id, _J.STARTING.value, expect=[_J.WAITING.value], state_detail=None)
+    ]  # fmt: skip

@@ -1,8 +1,8 @@
 """The job-side runtime API: what a job script imports (the role of awsglue.utils).
 
-Importable with the standard library alone; the store is reached lazily, only when a script
-reads or writes workflow run properties, through the URL its orchestrator passes in
-``ADHERE_DB_URL``.
+Importable with the standard library alone; the service (and through it the store) is reached
+lazily, only when a script reads or writes workflow run properties, through the URL its
+orchestrator passes in ``ADHERE_DB_URL``.
 """
 
 from __future__ import annotations
@@ -54,32 +54,25 @@ def _argv_value(key: str) -> str | None:
 
 def get_run_properties() -> dict[str, str]:
     """The current workflow run's properties (GetWorkflowRunProperties)."""
-    from orchestrator import (
-        store,  # the store alone: the service layer costs a job ~0.5 s of imports
-    )
+    from orchestrator import service
+    from orchestrator.service import workflow_runs
 
-    url, _name, run_id = _context()
-    db = store.Store.open_url(url, upgrade=False)
+    url, name, run_id = _context()
+    db = service.connect(url)
     try:
-        with db.read() as conn:
-            run = store.get_workflow_run(conn, run_id)
-        return dict((run or {}).get("run_properties") or {})
+        return workflow_runs.get_workflow_run_properties(db, name, run_id)
     finally:
         db.close()
 
 
 def put_run_properties(properties: Mapping[str, str]) -> None:
     """Upsert properties on the current workflow run (PutWorkflowRunProperties)."""
-    from orchestrator import store
+    from orchestrator import service
+    from orchestrator.service import workflow_runs
 
-    url, _name, run_id = _context()
-    db = store.Store.open_url(url, upgrade=False)
+    url, name, run_id = _context()
+    db = service.connect(url)
     try:
-        with db.transaction() as tx:
-            run = store.get_workflow_run(tx, run_id, for_update=True)
-            if run is None:
-                raise RuntimeError(f"workflow run {run_id} not found")
-            merged = {**(run.get("run_properties") or {}), **{str(k): str(v) for k, v in properties.items()}}
-            store.update_workflow_run(tx, run_id, run_properties=merged)
+        workflow_runs.put_workflow_run_properties(db, name, run_id, properties)
     finally:
         db.close()

@@ -1,30 +1,30 @@
 """Settings, read once at the edge (CLI, API) from ``ADHERE_*`` variables, then flags.
 
-Nothing here opens a connection or starts an engine; ``store.open(settings)`` does.
+Nothing here opens a connection or starts an engine; ``store.open(settings)`` does. A plain
+frozen dataclass: every command of the CLI reads settings, and a model library costs more to
+import than the whole of this file takes to run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-
-import pydantic
 
 ENV_PREFIX = "ADHERE_"
 
 
-class Settings(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(frozen=True)
-
+@dataclasses.dataclass(frozen=True)
+class Settings:
     # Project folder: the SQLite file, logs and engine state live under it.
-    home: Path = pydantic.Field(default=Path(".adhere"), validate_default=True)
+    home: Path = Path(".adhere")
     # SQLAlchemy URL; default is a SQLite file under ``home``.
     db_url: str | None = None
     # Most job processes running at once per engine (default: the number of cores).
-    max_processes: int = pydantic.Field(default_factory=lambda: os.cpu_count() or 1)
-    # How often the scheduler looks at the store for work written by other processes.
+    max_processes: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    # How often the loop looks at the store for work written by other processes (seconds).
     poll_interval: float = 0.25
     # How python-shell jobs start: "fork" from a warm interpreter (fast), or "spawn" a new one.
     python_start: str = "fork"
@@ -39,15 +39,23 @@ class Settings(pydantic.BaseModel):
     spark_connect_url: str | None = None
     spark_mode: str = "submit"
     # Notification sinks (orchestrator.notifications), e.g. [{"type": "webhook", "url": ...}].
-    notification_sinks: list[dict[str, Any]] = pydantic.Field(default_factory=list)
+    notification_sinks: tuple[dict[str, Any], ...] = ()
     # A YAML/JSON file with more sinks (a list, or {notification_sinks: [...]}).
     notifications_file: Path | None = None
 
-    @pydantic.field_validator("home")
-    @classmethod
-    def _absolute(cls, home: Path) -> Path:
-        # Engines start jobs in other folders: a relative home would move with them.
-        return home.expanduser().absolute()
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None or field.name not in _CHECKS:
+                continue
+            try:
+                checked = _CHECKS[field.name](value)
+            except (TypeError, ValueError) as exc:
+                raise _bad(field.name, str(exc)) from None
+            object.__setattr__(self, field.name, checked)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
 
     @property
     def database_url(self) -> str:
@@ -71,30 +79,72 @@ class Settings(pydantic.BaseModel):
         return self.home / "logs"
 
 
+def _number(kind: type[int] | type[float], low: float, what: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise TypeError(f"must be {what}, not {value!r}")
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be {what}, not {str(value)[:40]!r}") from None
+        if not number >= low:  # also refuses nan
+            raise ValueError(f"must be {what}, not {value!r}")
+        return number
+
+    return check
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be {' or '.join(allowed)}, not {str(value)[:40]!r}")
+        return str(value)
+
+    return check
+
+
+def _sinks(value: Any) -> tuple[dict[str, Any], ...]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
+        raise ValueError("must be a JSON list of sink objects")
+    return tuple(value)
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    # Engines start jobs in other folders: a relative home would move with them.
+    "home": lambda value: Path(value).expanduser().absolute(),
+    "notifications_file": lambda value: Path(value).expanduser(),
+    "max_processes": _number(int, 1, "a whole number of 1 or more"),
+    "poll_interval": _number(float, 0.001, "a number of seconds above 0"),
+    "kill_grace": _number(float, 0, "a number of seconds"),
+    "ray_idle_timeout": _number(float, 0, "a number of seconds"),
+    "python_start": _choice("fork", "spawn"),
+    "spark_mode": _choice("submit", "connect"),
+    "notification_sinks": _sinks,
+}
+
+
 def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment, then ``overrides`` (flags), ignoring ``None`` values."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for name, field in Settings.model_fields.items():
-        raw = env.get(ENV_PREFIX + name.upper())
+    for field in dataclasses.fields(Settings):
+        raw = env.get(ENV_PREFIX + field.name.upper())
         if raw is None or raw == "":
             continue
-        if field.annotation in (int, float, Path) or name in {"max_processes"}:
-            values[name] = raw
-        elif name == "notification_sinks":
+        if field.name == "notification_sinks":
             import json
 
-            values[name] = json.loads(raw)
+            try:
+                values[field.name] = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise _bad(field.name, f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
         else:
-            values[name] = raw
+            values[field.name] = raw
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return Settings(**values)
-    except pydantic.ValidationError as exc:
-        from orchestrator import errors
+    return Settings(**values)
 
-        first = exc.errors()[0]
-        name = str(first["loc"][0])
-        raise errors.InvalidInputException(
-            f"bad setting {ENV_PREFIX}{name.upper()}: {first['msg']}"
-        ) from None
+
+def _bad(name: str, problem: str) -> Exception:
+    from orchestrator import errors
+
+    return errors.InvalidInputException(f"bad setting {ENV_PREFIX}{name.upper()}: {problem}")

@@ -41,3 +41,4 @@ def skip_or_fail(reason: str) -> NoReturn:
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (ADHERE_REQUIRE_SERVICES=1)", pytrace=False)
     pytest.skip(reason)
+

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import orchestrator.models
+import orchestrator.store.tables
 
 revision = "0001"
 down_revision = None
@@ -29,9 +29,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("created_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
-            "last_modified_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False
+            "last_modified_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.PrimaryKeyConstraint("name"),
     )
@@ -46,7 +46,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("created_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("processed", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -82,17 +82,17 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("error_message", sa.Text(), nullable=True),
-        sa.Column("created_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("started_on", orchestrator.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
-            "last_modified_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False
+            "last_modified_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
-        sa.Column("completed_on", orchestrator.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("completed_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("execution_time", sa.Integer(), nullable=True),
         sa.Column("timeout", sa.Double(), nullable=True),
-        sa.Column("not_before", orchestrator.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("timeout_at", orchestrator.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("notify_at", orchestrator.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("not_before", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("timeout_at", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("notify_at", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "notified_states",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -117,9 +117,9 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("created_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
-            "last_modified_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False
+            "last_modified_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.PrimaryKeyConstraint("name"),
     )
@@ -130,7 +130,7 @@ def upgrade() -> None:
         sa.Column("job_name", sa.String(length=255), nullable=True),
         sa.Column("job_run_id", sa.String(length=67), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=True),
-        sa.Column("time", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("time", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
             "event",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -152,8 +152,8 @@ def upgrade() -> None:
         sa.Column("host", sa.String(length=255), nullable=False),
         sa.Column("pid", sa.Integer(), nullable=False),
         sa.Column("serving", sa.Boolean(), nullable=False),
-        sa.Column("started_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("heartbeat_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
@@ -161,7 +161,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("scope", sa.String(length=67), nullable=False),
         sa.Column("trigger_name", sa.String(length=255), nullable=False),
-        sa.Column("fired_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fired_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("scope", "trigger_name", name="uq_trigger_firing"),
     )
@@ -176,9 +176,9 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("created_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
-            "last_modified_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False
+            "last_modified_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.PrimaryKeyConstraint("name"),
     )
@@ -194,8 +194,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=255), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("previous_run_id", sa.String(length=67), nullable=True),
-        sa.Column("started_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("completed_on", orchestrator.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column(
             "run_properties",
@@ -223,9 +223,9 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("created_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
-            "last_modified_on", orchestrator.models.UTCDateTime(timezone=True), nullable=False
+            "last_modified_on", orchestrator.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.PrimaryKeyConstraint("name"),
     )

@@ -1,7 +1,9 @@
 """End-to-end helpers: the ``adhere`` console script run as a real process in a tmp project.
 
 Each CLI call gets a clean environment (no ``ADHERE_*`` but what the test sets; PATH kept) and
-the project folder as its working directory, so the store is ``<project>/.adhere/adhere.db``.
+the project folder as its working directory. ``project`` runs each test on both stores: SQLite
+(``<project>/.adhere/adhere.db``, the default) and PostgreSQL (a fresh database named in
+``ADHERE_DB_URL``); ``sqlite_project`` is for what only the default store shows.
 Long-lived processes (``adhere serve``) start in their own process group; a finalizer kills
 every group a test started, and the job processes those groups spawned, so nothing leaks.
 """
@@ -70,6 +72,7 @@ class Project:
 
     dir: Path
     env: dict[str, str]
+    db_url: str | None = None  # PostgreSQL, else the default SQLite file
     _procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
     # --- files ------------------------------------------------------------------------------
@@ -164,6 +167,17 @@ class Project:
         return self.dir / ".adhere" / "adhere.db"
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Read the store directly, ``?`` placeholders on either backend (a store not yet
+        created raises ``sqlite3.Error`` on both)."""
+        if self.db_url is not None:
+            import psycopg
+
+            url = self.db_url.replace("postgresql+psycopg://", "postgresql://")
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    return conn.execute(query.replace("?", "%s"), params).fetchall()
+            except psycopg.errors.UndefinedTable as exc:
+                raise sqlite3.OperationalError(str(exc)) from exc
         if not self.db_path.exists():  # connecting would create an empty file
             raise sqlite3.OperationalError(f"no store yet at {self.db_path}")
         conn = sqlite3.connect(self.db_path, timeout=30)  # reads only: takes no write lock
@@ -248,13 +262,35 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Project]:
+@contextlib.contextmanager
+def _project(folder: Path, db_url: str | None) -> Iterator[Project]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADHERE_")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    proj = Project(tmp_path / "project", env)
+    if db_url is not None:
+        env["ADHERE_DB_URL"] = db_url
+    proj = Project(folder, env, db_url)
     proj.dir.mkdir()
     try:
         yield proj
     finally:
         proj.close()
+
+
+@pytest.fixture(params=[pytest.param("sqlite", id="sqlite"),
+                        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    """A project on each store (a fresh PostgreSQL database at head for ``postgres``)."""
+    if request.param == "sqlite":
+        with _project(tmp_path / "project", None) as proj:
+            yield proj
+        return
+    fresh = request.getfixturevalue("fresh_db_url")
+    with fresh("postgres", tmp_path) as url, _project(tmp_path / "project", url) as proj:
+        yield proj
+
+
+@pytest.fixture
+def sqlite_project(tmp_path: Path) -> Iterator[Project]:
+    """A project on the default store, a SQLite file in ``<project>/.adhere``."""
+    with _project(tmp_path / "project", None) as proj:
+        yield proj

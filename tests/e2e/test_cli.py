@@ -7,6 +7,7 @@ whether the ``run`` command or ``adhere serve`` executes them.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -98,9 +99,9 @@ def quickstart(project: Project) -> Path:
 # --- definitions ------------------------------------------------------------------------------
 
 
-def test_validate_good_file(project: Project) -> None:
-    project.job_script()
-    result = project.cli("validate", str(project.write("good.yaml", GOOD)))
+def test_validate_good_file(sqlite_project: Project) -> None:
+    sqlite_project.job_script()
+    result = sqlite_project.cli("validate", str(sqlite_project.write("good.yaml", GOOD)))
     assert result.out.strip() == "valid: 2 jobs, 0 crawlers, 2 triggers, 1 workflows"
 
 
@@ -109,7 +110,7 @@ def test_validate_and_apply_bad_file_list_every_problem_and_write_nothing(projec
     project.write("bad.yaml", BAD)
     result = project.cli("validate", "bad.yaml", expect=1)
     head, *problems = result.err.splitlines()
-    assert head == "error: bad.yaml: 4 problems; nothing was changed"
+    assert head == "An error occurred (InvalidInputException): bad.yaml: 4 problems; nothing was changed"
     assert sorted(p.strip().split(": ", 1)[0] for p in problems) == [
         "Jobs[0].Timeout",
         "Jobs[1].DependsOn.ghost",
@@ -147,8 +148,59 @@ def test_apply_says_created_updated_unchanged(project: Project) -> None:
     ]
 
 
-def test_schema_is_json_schema_of_definition_files(project: Project) -> None:
-    schema = project.cli("schema").json()
+def test_apply_says_when_a_job_moves_to_another_workflow(project: Project) -> None:
+    project.job_script()
+    project.apply(GOOD)
+    moved = GOOD.replace("- Name: wf", "- Name: wf\n      - Name: other").replace(
+        "{Name: y, Workflow: wf", "{Name: y, Workflow: other"
+    ).replace("DependsOn: {x: FAILED}", "")
+    out = project.apply(moved).out.splitlines()
+    assert "updated: job y (moves from workflow wf to workflow other)" in out, out
+    assert "deleted: trigger wf.y.depends (its DependsOn is gone)" in out, out
+    assert {t["Name"] for t in project.json("triggers")["Triggers"]} == {"wf.start", "other.start"}
+
+
+def test_a_big_apply_prints_a_summary_not_a_line_per_definition(project: Project) -> None:
+    project.job_script()
+    jobs = "\n".join(f"      - {{Name: j{i}, {_JOB}}}" for i in range(300))
+    result = project.apply(f"    Jobs:\n{jobs}\n")
+    assert result.out.splitlines() == ["created 300, updated 0, deleted 0, unchanged 0 definitions (changed: 300 jobs)"]
+
+
+def test_user_text_is_printed_as_is_never_as_markup(project: Project) -> None:
+    project.job_script()
+    project.apply(f"""\
+        Workflows: [{{Name: "[bold]w[/x]"}}]
+        Jobs: [{{Name: "[/x]", Workflow: "[bold]w[/x]", {_JOB}}}]
+    """)
+    assert "[/x]" in project.cli("jobs").out
+    assert "[bold]w[/x]" in project.cli("workflows").out
+    run = project.cli("run", "[bold]w[/x]")
+    assert run.out.splitlines()[0] == "[/x]: SUCCEEDED", run
+
+
+def test_a_setting_that_cannot_be_read_is_one_line_naming_it(sqlite_project: Project) -> None:
+    for variable, value, message in [
+        ("ADHERE_NOTIFICATION_SINKS", '[{"type": ',
+         "bad setting ADHERE_NOTIFICATION_SINKS: not valid JSON (Expecting value at line 1, column 11)"),
+        ("ADHERE_MAX_PROCESSES", "many",
+         "bad setting ADHERE_MAX_PROCESSES: must be a whole number of 1 or more, not 'many'"),
+        ("ADHERE_PYTHON_START", "vfork", "bad setting ADHERE_PYTHON_START: must be fork or spawn, not 'vfork'"),
+    ]:
+        result = sqlite_project.cli("jobs", expect=1, env={variable: value})
+        assert result.err.splitlines() == [f"An error occurred (InvalidInputException): {message}"]
+
+
+def test_run_refuses_bad_sinks_before_starting_anything(project: Project) -> None:
+    project.job_script()
+    project.apply(GOOD)
+    result = project.cli("run", "wf", expect=1, env={"ADHERE_NOTIFICATION_SINKS": '[{"type": "pager"}]'})
+    assert "notification_sinks[0].type: unknown sink type 'pager'" in result.err
+    assert project.json("runs", "wf") == {"Runs": []}
+
+
+def test_schema_is_json_schema_of_definition_files(sqlite_project: Project) -> None:
+    schema = sqlite_project.cli("schema").json()
     assert schema["$schema"].startswith("https://json-schema.org/")
     assert {"Jobs", "Triggers", "Workflows"} <= set(schema["properties"])
 
@@ -242,10 +294,16 @@ def test_run_no_wait_stays_running_until_serve_finishes_it(
     # A COMPLETED run can be neither stopped nor given properties (IllegalWorkflowStateException).
     stop = project.cli("stop", run_id, expect=1)
     assert stop.err.splitlines() == [
-        f"error: Workflow run {run_id} is COMPLETED, not RUNNING; it cannot be stopped"
+        f"An error occurred (IllegalWorkflowStateException): Workflow run {run_id} is COMPLETED, not RUNNING;"
+        " it cannot be stopped"
     ]
     put = project.cli("run-properties", run_id, "--set", "k=v", expect=1)
-    assert put.err.splitlines() == [f"error: Workflow run {run_id} is COMPLETED"]
+    assert put.err.splitlines() == [f"An error occurred (IllegalWorkflowStateException): Workflow run {run_id} is COMPLETED"]
+    refused = project.cli("--json", "stop", run_id, expect=1)  # a refusal a script can tell from a crash
+    assert json.loads(refused.err) == {"Error": {
+        "Code": "IllegalWorkflowStateException",
+        "Message": f"Workflow run {run_id} is COMPLETED, not RUNNING; it cannot be stopped",
+    }}
 
 
 def test_run_while_serve_runs_each_job_once_and_listings_are_glue_shaped(project: Project) -> None:
@@ -331,43 +389,48 @@ def test_start_job_arguments_logs_and_failure(project: Project) -> None:
 
 def test_unknown_names_are_one_line_errors(project: Project) -> None:
     for args, message in [
-        (("run", "nope"), "error: Workflow nope not found"),
-        (("show", "wr_nope"), "error: Run wr_nope not found"),
-        (("logs", "jr_nope"), "error: Job run jr_nope not found"),
-        (("run", "x", "-p", "novalue"), "error: -p must look like key=value, got 'novalue'"),
+        (("run", "nope"), "An error occurred (EntityNotFoundException): Workflow nope not found"),
+        (("show", "wr_nope"), "An error occurred (EntityNotFoundException): Run wr_nope not found"),
+        (("logs", "jr_nope"), "An error occurred (EntityNotFoundException): Job run jr_nope not found"),
+        (("run", "x", "-p", "novalue"),
+         "An error occurred (InvalidInputException): -p must look like key=value, got 'novalue'"),
     ]:
         result = project.cli(*args, expect=1)
         assert result.err.splitlines() == [message], result
+    as_json = project.cli("--json", "run", "nope", expect=1)
+    assert json.loads(as_json.err) == {
+        "Error": {"Code": "EntityNotFoundException", "Message": "Workflow nope not found"}
+    }
 
 
-def test_bad_db_url_is_a_clear_error(project: Project) -> None:
-    result = project.cli("--db", "bogus://x", "jobs", expect=1)
+def test_bad_db_url_is_a_clear_error(sqlite_project: Project) -> None:
+    result = sqlite_project.cli("--db", "bogus://x", "jobs", expect=1)
     assert result.err.splitlines() == [
-        "error: bad database URL bogus://x: Can't load plugin: sqlalchemy.dialects:bogus"
+        "An error occurred (StoreError): bad database URL bogus://x: Can't load plugin: sqlalchemy.dialects:bogus"
     ]
-    assert project.cli("jobs", expect=1, env={"ADHERE_DB_URL": "bogus://x"}).err.startswith(
-        "error: bad database URL"
+    assert sqlite_project.cli("jobs", expect=1, env={"ADHERE_DB_URL": "bogus://x"}).err.startswith(
+        "An error occurred (StoreError): bad database URL"
     )
-    refused = project.cli("--db", "postgresql://me:secret@127.0.0.1:1/adhere", "jobs", expect=1)
+    refused = sqlite_project.cli("--db", "postgresql://me:secret@127.0.0.1:1/adhere", "jobs", expect=1)
     assert refused.err.startswith(
-        "error: cannot open the store at postgresql://me:***@127.0.0.1:1/adhere: "
+        "An error occurred (StoreError): cannot open the store at postgresql://me:***@127.0.0.1:1/adhere: "
     )
     assert "secret" not in refused.err
-    assert not (project.dir / ".adhere").exists()
+    assert not (sqlite_project.dir / ".adhere").exists()
 
 
-def test_unusable_sqlite_folder_is_a_clear_error(project: Project) -> None:
-    blocker = project.write("not-a-folder", "a file where a folder should be\n")
-    project.cli("--db", f"sqlite:///{blocker}/adhere.db", "jobs", expect=1)
+def test_unusable_sqlite_folder_is_a_clear_error(sqlite_project: Project) -> None:
+    blocker = sqlite_project.write("not-a-folder", "a file where a folder should be\n")
+    sqlite_project.cli("--db", f"sqlite:///{blocker}/adhere.db", "jobs", expect=1)
 
 
-def test_flags_before_the_command_and_their_environment_twins(project: Project) -> None:
-    project.job_script()
-    home = project.dir / "elsewhere"
-    project.cli("--home", str(home), "apply", str(project.write("good.yaml", GOOD)))
-    assert (home / "adhere.db").exists() and not (project.dir / ".adhere").exists()
-    assert project.cli("--json", "--home", str(home), "workflows").json() == {"Workflows": ["wf"]}
-    assert project.json("workflows", env={"ADHERE_HOME": str(home)}) == {"Workflows": ["wf"]}
+def test_flags_before_the_command_and_their_environment_twins(sqlite_project: Project) -> None:
+    sqlite_project.job_script()
+    home = sqlite_project.dir / "elsewhere"
+    sqlite_project.cli("--home", str(home), "apply", str(sqlite_project.write("good.yaml", GOOD)))
+    assert (home / "adhere.db").exists() and not (sqlite_project.dir / ".adhere").exists()
+    assert sqlite_project.cli("--json", "--home", str(home), "workflows").json() == {"Workflows": ["wf"]}
+    assert sqlite_project.json("workflows", env={"ADHERE_HOME": str(home)}) == {"Workflows": ["wf"]}
 
 
 def test_run_properties_defaults_overrides_and_set(project: Project) -> None:

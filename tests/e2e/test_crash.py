@@ -3,16 +3,19 @@
 The job processes live in their own process groups, so they outlive the killed orchestrator;
 the next one adopts them from their store rows (engine run id = pid:start_ticks:run_dir) and
 learns their end from the exit status their boot wrapper wrote. Nothing runs twice, no trigger
-fires twice, nothing is left RUNNING. The kill lands at three moments of the graph.
+fires twice, nothing is left RUNNING. The kill lands at three moments of the graph, on SQLite
+and on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 from collections import Counter
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -76,6 +79,26 @@ def _mid_graph(states: dict[str, str]) -> bool:
 def _late(states: dict[str, str]) -> bool:
     """Deep in the graph: c running (after the AND of a and b), d and e still to come."""
     return states.get("c") == "RUNNING"
+
+
+@contextlib.contextmanager
+def _store_connection(project: Project) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+    """``execute(sql, *params)`` on a connection of the test's own, in autocommit mode."""
+    if project.db_url is None:
+        conn = sqlite3.connect(project.dir / ".adhere" / "adhere.db", timeout=30, isolation_level=None)
+        try:
+            yield lambda query, *params: conn.execute(query, params).fetchall()
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    def execute(query: str, *params: Any) -> list[tuple[Any, ...]]:
+        cursor = pg.execute(query.replace("?", "%s"), params)
+        return cursor.fetchall() if cursor.description else []
+
+    with psycopg.connect(project.db_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as pg:
+        yield execute
 
 
 @pytest.mark.parametrize(
@@ -171,38 +194,31 @@ GAP = f"""\
 
 def test_kill_between_spawn_and_record(project: Project) -> None:
     """SIGKILL serve after it spawned a job but before it recorded it RUNNING (held there by the
-    test owning SQLite's write lock): the next serve must adopt the job, not fail it."""
-    import sqlite3
-
+    test locking the run: SQLite's write lock, or the row on PostgreSQL): the next serve must
+    adopt the job, not fail it."""
     project.job_script()
     project.apply(GAP)
     run_id = project.cli("run", "gap", "--no-wait").out.strip()
     serve = project.spawn("serve")
-    conn = sqlite3.connect(project.dir / ".adhere" / "adhere.db", timeout=30, isolation_level=None)
-    try:
+    with _store_connection(project) as execute:
 
         def starting() -> bool:
-            return bool(
-                conn.execute(
-                    "SELECT 1 FROM job_runs WHERE workflow_run_id = ? AND state = 'STARTING' "
-                    "AND owner IS NOT NULL",
-                    (run_id,),
-                ).fetchall()
-            )
+            return bool(execute(
+                "SELECT 1 FROM job_runs WHERE workflow_run_id = ? AND state = 'STARTING' AND owner IS NOT NULL",
+                run_id,
+            ))  # fmt: skip
 
         project.wait_for(starting, 30, "serve to create the job run", interval=0.0005)
-        conn.execute("BEGIN IMMEDIATE")  # serve's "RUNNING + engine run id" write now waits on us
-        recorded = conn.execute(
-            "SELECT engine_run_id FROM job_runs WHERE workflow_run_id = ?", (run_id,)
-        ).fetchone()[0]
+        # serve's "RUNNING + engine run id" write now waits on us.
+        execute("BEGIN IMMEDIATE" if project.db_url is None else "BEGIN")
+        lock = "" if project.db_url is None else " FOR UPDATE"
+        recorded = execute(f"SELECT engine_run_id FROM job_runs WHERE workflow_run_id = ?{lock}", run_id)[0][0]
         if recorded:
             pytest.skip("serve recorded the run before the test could hold the store")
         project.wait_for(lambda: project.ledger()["solo"] == 1, 30, "the job process to start")
         os.killpg(serve.pid, signal.SIGKILL)
         serve.wait(10)
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
+        execute("ROLLBACK")
 
     restarted = project.serve()
     project.wait_for(

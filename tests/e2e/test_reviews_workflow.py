@@ -25,7 +25,8 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def test_adhere_run_reviews_end_to_end(project: Project) -> None:
+def test_adhere_run_reviews_end_to_end(sqlite_project: Project) -> None:
+    project = sqlite_project
     if importlib.util.find_spec("ray") is None or importlib.util.find_spec("pyspark") is None:
         skip_or_fail("the reviews workflow needs adhere[ray] and adhere[spark]")
     if shutil.which("java") is None:

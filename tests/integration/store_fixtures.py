@@ -11,6 +11,8 @@ fixtures by name, never import this module from a test.
 - ``blank_db_url``: the same, but an empty database (no schema), for migration tests.
 - ``fresh_db_url``: a factory, ``with fresh_db_url("postgres", folder) as url:``, for
   fixtures wider than one test (parametrise them with ``("sqlite", "postgres")`` yourself).
+- ``lock_wait``: ``lock_wait(db)`` returns once another session of ``db`` waits for a row lock
+  (PostgreSQL), so that a test holding a lock knows its rival reached it.
 
 Both backends copy a template migrated once per session: SQLite a file, PostgreSQL a
 ``CREATE DATABASE ... TEMPLATE`` per test, dropped afterwards.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -213,3 +216,26 @@ def db(db_url: str) -> Iterator[store.Store]:
 def settings(tmp_path: Path, db: store.Store) -> Settings:
     """Settings for ``db``: project home in ``tmp_path``, quick polling, a short kill grace."""
     return Settings(home=tmp_path / ".adhere", db_url=db.url, poll_interval=0.05, kill_grace=1.0)
+
+
+_LOCK_WAITS = sa.text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
+def wait_for_a_lock_wait(db: store.Store, timeout: float = 30.0) -> None:
+    """Block until some session of ``db`` (PostgreSQL) waits for a row lock: the definite signal
+    that a concurrent transaction reached the lock a test holds. Fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.engine.connect() as conn:
+            if conn.execute(_LOCK_WAITS).scalar_one():
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"no session waited for a lock within {timeout}s")
+
+
+@pytest.fixture
+def lock_wait() -> Callable[..., None]:
+    """``lock_wait(db)``: wait until another session of ``db`` waits for a lock (PostgreSQL)."""
+    return wait_for_a_lock_wait

@@ -13,7 +13,6 @@ import contextlib
 import multiprocessing
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -21,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from driving import REPO, apply, wait_for
 
-from orchestrator import definitions, service, store
-from orchestrator.settings import Settings
+from orchestrator import store
+from orchestrator.service import job_runs, orchestration, workflow_runs
 
 pytestmark = pytest.mark.postgres
-REPO = Path(__file__).resolve().parents[2]
 ROUNDS = 3
 
 
@@ -39,28 +38,30 @@ def pg_url(
 
 
 def _start(kind: str, url: str, name: str, barrier: Any, results: Any) -> None:
-    """In a spawned process: wait at the barrier, then start a run; report the outcome."""
+    """In a spawned process: wait at the barrier, then start a run; report the outcome (or
+    whatever went wrong, so that the test shows it instead of waiting for a result)."""
     from orchestrator import errors as errors_
-    from orchestrator import service as service_
     from orchestrator import store as store_
+    from orchestrator.service import job_runs as job_runs_
+    from orchestrator.service import workflow_runs as workflow_runs_
 
-    db = store_.Store.open_url(url)
     try:
-        with db.read() as conn:  # connect before the barrier, so the race is on the start itself
-            conn.exec_driver_sql("SELECT 1")
-        barrier.wait(timeout=30)
+        db = store_.Store.open_url(url)
         try:
+            with db.read() as tx:  # connect before the barrier, so the race is on the start itself
+                store_.orchestrators.find(tx)
+            barrier.wait(timeout=30)
             if kind == "job":
-                service_.start_job_run(db, name)
+                job_runs_.start_job_run(db, name)
             else:
-                service_.start_workflow_run(db, name)
+                workflow_runs_.start_workflow_run(db, name)
             results.put("started")
-        except errors_.ConcurrentRunsExceededException:
-            results.put("ConcurrentRunsExceededException")
-        except Exception as exc:  # reported, so the test shows it
-            results.put(f"{type(exc).__name__}: {exc}")
-    finally:
-        db.close()
+        finally:
+            db.close()
+    except errors_.ConcurrentRunsExceededException:
+        results.put("ConcurrentRunsExceededException")
+    except BaseException as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
 
 
 def _race(kind: str, url: str, name: str) -> list[str]:
@@ -76,12 +77,8 @@ def _race(kind: str, url: str, name: str) -> list[str]:
             p.join(30)
     results.close()
     results.join_thread()
+    assert [p.exitcode for p in procs] == [0, 0]
     return outcomes
-
-
-def _apply(db: store.Store, folder: Path, data: dict[str, Any]) -> None:
-    settings = Settings(home=folder / ".adhere", db_url=db.url)
-    service.apply(db, definitions.load_mapping(data, base_dir=folder), settings)
 
 
 def _job(name: str, script: str = "count.py", **extra: Any) -> dict[str, Any]:
@@ -92,13 +89,13 @@ def test_two_processes_start_a_job_with_one_slot(pg_url: str, tmp_path: Path) ->
     (tmp_path / "count.py").write_text("print('never run here')\n")
     db = store.Store.open_url(pg_url)
     try:
-        _apply(db, tmp_path, {"Jobs": [_job(f"one-{i}") for i in range(ROUNDS)]})
+        apply(db, tmp_path, Jobs=[_job(f"one-{i}") for i in range(ROUNDS)])
         for i in range(ROUNDS):
             assert _race("job", pg_url, f"one-{i}") == [
                 "ConcurrentRunsExceededException",
                 "started",
             ]
-            assert len(service.get_job_runs(db, f"one-{i}")) == 1
+            assert len(job_runs.get_job_runs(db, f"one-{i}")) == 1
     finally:
         db.close()
 
@@ -107,16 +104,15 @@ def test_two_processes_start_a_workflow_with_one_slot(pg_url: str, tmp_path: Pat
     (tmp_path / "count.py").write_text("print('never run here')\n")
     db = store.Store.open_url(pg_url)
     try:
-        _apply(db, tmp_path, {
-            "Workflows": [{"Name": f"wf-{i}", "MaxConcurrentRuns": 1} for i in range(ROUNDS)],
-            "Jobs": [_job(f"j-{i}", Workflow=f"wf-{i}") for i in range(ROUNDS)],
-        })  # fmt: skip
+        apply(db, tmp_path,
+              Workflows=[{"Name": f"wf-{i}", "MaxConcurrentRuns": 1} for i in range(ROUNDS)],
+              Jobs=[_job(f"j-{i}", Workflow=f"wf-{i}") for i in range(ROUNDS)])  # fmt: skip
         for i in range(ROUNDS):
             assert _race("workflow", pg_url, f"wf-{i}") == [
                 "ConcurrentRunsExceededException",
                 "started",
             ]
-            assert len(service.get_workflow_runs(db, f"wf-{i}")) == 1
+            assert len(workflow_runs.get_workflow_runs(db, f"wf-{i}")) == 1
     finally:
         db.close()
 
@@ -179,38 +175,47 @@ def test_two_orchestrators_never_run_a_job_twice(pg_url: str, tmp_path: Path) ->
     three = {"ExecutionProperty": {"MaxConcurrentRuns": 3}}  # three workflow runs at once
     db = store.Store.open_url(pg_url)
     try:
-        _apply(db, tmp_path, {
-            "Workflows": [{"Name": "fan"}],
-            "Jobs": [_job("direct", ExecutionProperty={"MaxConcurrentRuns": 40}),
-                     _job("root", Workflow="fan", **three),
-                     *[_job(name, Workflow="fan", DependsOn="root", **three) for name in fan],
-                     _job("join", Workflow="fan", DependsOn=fan, **three)],
-        })  # fmt: skip
+        apply(db, tmp_path,
+              Workflows=[{"Name": "fan"}],
+              Jobs=[_job("direct", ExecutionProperty={"MaxConcurrentRuns": 40}),
+                    _job("root", Workflow="fan", **three),
+                    *[_job(name, Workflow="fan", DependsOn="root", **three) for name in fan],
+                    _job("join", Workflow="fan", DependsOn=fan, **three)])  # fmt: skip
         home = tmp_path / ".adhere"
         with _orchestrators(pg_url, home, 2) as procs:
-            direct = [service.start_job_run(db, "direct") for _ in range(30)]
-            flows = [service.start_workflow_run(db, "fan") for _ in range(3)]
-            deadline = time.monotonic() + 60
-            while not (
-                all(service.get_job_run(db, None, r)["JobRunState"] == "SUCCEEDED" for r in direct)
-                and all(service.workflow_run_status(db, r) == "COMPLETED" for r in flows)
-            ):
+
+            def both_serving() -> bool:
                 assert all(p.poll() is None for p in procs), "an orchestrator died; see its log"
-                assert time.monotonic() < deadline, "runs not done in 60 s"
-                time.sleep(0.1)
-            owners = {o["id"] for o in service.serving_orchestrators(db)}
+                return len(orchestration.serving_orchestrators(db)) == 2
+
+            # Both up before any work is written, so that each can take its share.
+            wait_for(both_serving, 60, what="two serving orchestrators")
+            owners = {o.id for o in orchestration.serving_orchestrators(db)}
+            direct = [job_runs.start_job_run(db, "direct") for _ in range(30)]
+            flows = [workflow_runs.start_workflow_run(db, "fan") for _ in range(3)]
+
+            def all_done() -> bool:
+                assert all(p.poll() is None for p in procs), "an orchestrator died; see its log"
+                return all(
+                    job_runs.get_job_run(db, None, r)["JobRunState"] == "SUCCEEDED" for r in direct
+                ) and all(workflow_runs.workflow_run_status(db, r) == "COMPLETED" for r in flows)
+
+            wait_for(all_done, 60, what="every run done")
         executions = Counter((tmp_path / "executions.txt").read_text().split())
-        workflow_runs = [
+        in_flows = [
             r
             for wr in flows
-            for n in service.get_workflow_run(db, None, wr)["Graph"]["Nodes"]
+            for n in workflow_runs.get_workflow_run(db, None, wr)["Graph"]["Nodes"]
             for r in (n.get("JobDetails") or {}).get("JobRuns", [])
         ]
-        expected = set(direct) | {r["Id"] for r in workflow_runs}
+        expected = set(direct) | {r["Id"] for r in in_flows}
         assert len(expected) == 30 + 3 * 12
         assert set(executions) == expected
         assert max(executions.values()) == 1, [k for k, v in executions.items() if v > 1]
-        assert all(r["JobRunState"] == "SUCCEEDED" for r in workflow_runs)
-        assert len(owners) == 2  # both served (not one idle while the other did everything)
+        assert [r["JobRunState"] for r in in_flows] == ["SUCCEEDED"] * 3 * 12
+        with db.read() as tx:
+            ran_by = Counter(run.owner for run in store.job_runs.get_many(tx, expected).values())
+        # Both served (not one idle while the other did everything), and no run went unowned.
+        assert set(ran_by) == owners and len(owners) == 2, ran_by
     finally:
         db.close()

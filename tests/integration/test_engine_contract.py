@@ -166,13 +166,14 @@ def test_success_is_pushed_and_logged(engine: base.Engine, tmp_path: Path, timeo
     engine.set_listener(ended.put)
     job = Job(tmp_path, 'print("hello from the job")')
     run_id = engine.submit(job.request)
+    engine.follow(job.request.job_run_id, run_id)  # whether it has ended by now or not
     status = wait_terminal(engine, run_id, timeout)
     assert status.state is J.SUCCEEDED
     assert status.error_message is None
     assert status.exit_code in (0, None)
     assert "hello from the job" in list(engine.logs(run_id))
     if engine.supports_push:
-        assert ended.get(timeout=timeout) == run_id
+        assert ended.get(timeout=timeout) == job.request.job_run_id  # told by the id it was given
 
 
 def test_failure_reports_the_scripts_error(engine: base.Engine, tmp_path: Path, timeout: float) -> None:
@@ -306,9 +307,10 @@ def test_a_restarted_orchestrator_reattaches_and_is_told_of_the_end(
     ended: queue.Queue[str] = queue.Queue()
     after.set_listener(ended.put)
     assert after.poll(run_id).state is J.RUNNING
+    after.follow("jr_adopted", run_id)
     job.release()
     if after.supports_push:
-        assert ended.get(timeout=timeout) == run_id
+        assert ended.get(timeout=timeout) == "jr_adopted"
     assert wait_terminal(after, run_id, timeout).state is J.SUCCEEDED
     assert "finished" in list(after.logs(run_id))
 
@@ -343,17 +345,16 @@ def test_a_restarted_orchestrator_can_cancel(make_engine: MakeEngine, tmp_path: 
 def test_a_run_lost_with_its_exit_status_fails_with_the_lost_message(
     make_engine: MakeEngine, tmp_path: Path
 ) -> None:
+    """Every built-in engine runs a local process (a python shell job, a Ray driver, a
+    spark-submit or Spark Connect client) that records its exit status in the run folder."""
     before = make_engine()
     timeout = TIMEOUT[before.command]
-    run_id = before.submit(Job(tmp_path, "pass").request)
-    try:
-        run_dir = process.ProcessRunId.parse(run_id).run_dir
-    except errors.EngineError:
-        pytest.skip(f"{before.command} runs are not local processes")
+    job = Job(tmp_path, "pass")
+    run_id = before.submit(job.request)
     assert wait_terminal(before, run_id, timeout).state is J.SUCCEEDED
     before.close()
     # As if the process died (kill -9, OOM) with no parent left to see its exit status.
-    (run_dir / process.EXIT_STATUS).unlink()
+    (job.request.run_dir / process.EXIT_STATUS).unlink()
     status = make_engine().poll(run_id)
     assert (status.state, status.error_message) == (J.FAILED, process.LOST_MESSAGE)
 
@@ -530,6 +531,7 @@ def test_a_third_party_engine_comes_from_its_entry_point(tmp_path: Path) -> None
             "jr_1", "job", "hello", arguments={"--JOB_NAME": "x"}, run_dir=tmp_path / "run"
         )
         run_id = engine.submit(request)
+        engine.follow("jr_1", run_id)
         assert ended.wait(10)
         assert engine.poll(run_id).state is J.SUCCEEDED
         assert list(engine.logs(run_id)) == ["hello --JOB_NAME x"]

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator import definitions, runner, service, states, store
+from orchestrator import service, states
+from orchestrator.definitions import loading
+from orchestrator.service import definitions, orchestration, workflow_runs
 from orchestrator.settings import Settings
 
 PUBLISH = """\
@@ -64,20 +66,17 @@ def engine_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[t
             ray_cluster.LocalCluster(settings.home / "engines" / "glueray").stop()
 
 
-def _drive(db: store.Store, settings: Settings, run_id: str, timeout: float = 180) -> dict[str, Any]:
+def _drive(db: service.Store, settings: Settings, run_id: str, timeout: float = 180) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     terminal = {s.value for s in states.WORKFLOW_RUN_TERMINAL}
 
     def done() -> bool:
         assert time.monotonic() < deadline, f"workflow run not finished after {timeout}s"
-        return service.workflow_run_status(db, run_id) in terminal
+        return workflow_runs.workflow_run_status(db, run_id) in terminal
 
-    orch = runner.Orchestrator(settings, db, scope=run_id).start()
-    try:
-        runner.run_until(orch, done, interval=0.1)
-    finally:
-        orch.stop()
-    return service.get_workflow_run(db, None, run_id)
+    with orchestration.host(db, settings, scope=run_id) as wait:
+        wait(done, None)
+    return workflow_runs.get_workflow_run(db, None, run_id)
 
 
 def test_timeouts_and_the_runtime_api_on_every_engine(engine_project: tuple[str, Path, Settings]) -> None:
@@ -98,10 +97,10 @@ def test_timeouts_and_the_runtime_api_on_every_engine(engine_project: tuple[str,
              "DependsOn": {"hang": "TIMEOUT"}},
         ],
     }
-    db = store.Store.open(settings)
+    db = service.open_store(settings)
     try:
-        service.apply(db, definitions.load_mapping(data, base_dir=folder), settings)
-        run = _drive(db, settings, service.start_workflow_run(db, "contract"))
+        definitions.apply(db, loading.load_mapping(data, base_dir=folder))
+        run = _drive(db, settings, workflow_runs.start_workflow_run(db, "contract"))
     finally:
         db.close()
     latest = {

@@ -33,7 +33,8 @@ def _run(engine: python_shell.PythonShellEngine, script: Path, run_dir: Path, en
                               arguments={"--JOB_NAME": "probe", "--day": "2024-01-01"},
                               env=env or {}, run_dir=run_dir)
     erid = engine.submit(request)
-    ended.get(timeout=timeout)
+    engine.follow(request.job_run_id, erid)
+    assert ended.get(timeout=timeout) == "jr_x"
     return erid, engine.poll(erid)
 
 
@@ -93,8 +94,6 @@ def test_a_dead_fork_server_is_replaced(engine: python_shell.PythonShellEngine, 
 def test_jobs_outlive_their_fork_server(engine: python_shell.PythonShellEngine, tmp_path: Path) -> None:
     script = tmp_path / "slow.py"
     script.write_text("import time; time.sleep(1); print('done')\n")
-    ended: queue.SimpleQueue[str] = queue.SimpleQueue()
-    engine.set_listener(ended.put)
     erid = engine.submit(base.RunRequest(job_run_id="jr_y", job_name="slow", script=str(script),
                                          run_dir=tmp_path / "run"))
     engine.close()  # the orchestrator goes away: the server ends, the job does not

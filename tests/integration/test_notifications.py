@@ -1,5 +1,8 @@
 """Notification sinks against real receivers: a local HTTP server, a subprocess, and EventBridge,
-SNS and SQS served by moto's threaded server (skipped without moto unless ADHERE_REQUIRE_SERVICES=1).
+SNS and SQS served by moto's threaded server (skipped without moto unless ADHERE_REQUIRE_SERVICES=1);
+then what the loop records, on SQLite and PostgreSQL: exactly one "Glue Job State Change" for
+each job run that ends SUCCEEDED, FAILED, TIMEOUT or STOPPED, whatever ended it, and none for
+ERROR (as Glue). Timeouts and lost processes are covered in test_lifecycle.py.
 """
 
 from __future__ import annotations
@@ -18,8 +21,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from driving import (
+    STATE_CHANGE,
+    TINY,
+    TinyEngine,
+    apply,
+    is_final,
+    job,
+    notified,
+    orchestrating,
+    register_tiny,
+    settled,
+    start,
+    state,
+    wait_for,
+)
 
-from orchestrator import errors, events, notifications
+from orchestrator import errors, events, notifications, runner, store
+from orchestrator.service import job_runs, workflow_runs
+from orchestrator.service import notifications as service_notifications
+from orchestrator.settings import Settings
+from orchestrator.states import JobRunState
 
 REQUIRE_SERVICES = os.environ.get("ADHERE_REQUIRE_SERVICES") == "1"
 T = datetime(2024, 3, 5, 6, 7, 8, tzinfo=UTC)
@@ -75,11 +97,14 @@ def notifier(results: Results) -> Iterator[Callable[..., notifications.Notifier]
 
 
 class Hook:
-    """A webhook receiver: answers each POST with the next scripted status (then 200)."""
+    """A webhook receiver: answers each POST with the next scripted status (then 200). With a
+    ``gate``, each answer waits until the test opens it (``held`` counts requests waiting)."""
 
-    def __init__(self, statuses: list[int], delay: float) -> None:
+    def __init__(self, statuses: list[int], gate: threading.Event | None) -> None:
         self.statuses = statuses
-        self.delay = delay
+        self.gate = gate
+        self.gate_timed_out = False
+        self.held = threading.Semaphore(0)
         self.requests: list[tuple[dict[str, str], Any]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.hook = self  # type: ignore[attr-defined]
@@ -90,6 +115,8 @@ class Hook:
         self.thread.start()
 
     def stop(self) -> None:
+        if self.gate is not None:
+            self.gate.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
@@ -100,7 +127,11 @@ class _Handler(BaseHTTPRequestHandler):
         hook: Hook = self.server.hook  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers["Content-Length"]))
         hook.requests.append((dict(self.headers), json.loads(body)))
-        time.sleep(hook.delay)
+        if hook.gate is not None:
+            hook.held.release()
+            # Bounded, so that a caller wrongly waiting for this answer fails instead of hanging.
+            if not hook.gate.wait(10):
+                hook.gate_timed_out = True
         self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -113,8 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
 def hook() -> Iterator[Callable[..., Hook]]:
     hooks: list[Hook] = []
 
-    def start(statuses: list[int] | None = None, delay: float = 0.0) -> Hook:
-        hooks.append(Hook(list(statuses or []), delay))
+    def start(statuses: list[int] | None = None, gate: threading.Event | None = None) -> Hook:
+        hooks.append(Hook(list(statuses or []), gate))
         return hooks[-1]
 
     yield start
@@ -150,19 +181,22 @@ def test_webhook_is_retried_with_backoff_until_it_succeeds(hook, notifier, resul
 def test_webhook_that_always_fails_is_reported_and_never_blocks_publish(
     hook, notifier, results
 ) -> None:
-    server = hook([500] * 10, delay=0.3)
+    gate = threading.Event()
+    server = hook([500] * 10, gate=gate)
     n = notifier(
         {"type": "webhook", "name": "down", "url": server.url, "attempts": 2, **FAST},
         {"type": "log", "name": "local"},
     )
     event = failed()
-    started = time.perf_counter()
+    # The webhook holds its answer until the gate opens, after publish has returned.
     assert n.publish(event) == ["down", "local"]
-    assert time.perf_counter() - started < 0.05
-    # The slow webhook has its own thread: the log sink is done long before it.
-    results.wait("local", timeout=0.25)
+    assert server.held.acquire(timeout=5)  # the first POST is on the wire, unanswered
+    # The slow webhook has its own thread: the log sink is done while it is still held.
+    results.wait("local")
     assert results.for_sink("down") == []
+    gate.set()
     assert n.flush(5)
+    assert not server.gate_timed_out  # nothing waited for the held answer
     [(event_id, _, ok, error)] = results.for_sink("down")
     assert (event_id, ok) == (event["id"], False)
     assert "HTTP 500" in (error or "") and "attempt 2 of 2" in (error or "")
@@ -190,7 +224,7 @@ def test_close_gives_up_on_waiting_retries_and_reports_them(hook, results) -> No
     n.publish(second)
     started = time.perf_counter()
     n.close(timeout=0.2)
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 15  # well before the 30 s backoff would end
     calls = results.for_sink("webhook-1")
     assert [(c[0], c[2]) for c in calls] == [(first["id"], False), (second["id"], False)]
     assert "closed" in (calls[0][3] or "") and "HTTP 500" in (calls[0][3] or "")
@@ -431,6 +465,14 @@ def receive(aws: Callable[[str], Any], url: str, want: int, timeout: float = 5.0
     return got
 
 
+def left_over(aws: Callable[[str], Any], url: str) -> list[dict]:
+    """Messages still in the queue. moto routes an event to its targets (a rule's, a topic's
+    subscriptions) inside the PutEvents or Publish call, and the sink reported that call done:
+    what is not there now never will be, so no waiting."""
+    reply = aws("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+    return reply.get("Messages", [])
+
+
 def test_eventbridge_sink_puts_events_that_rules_route(aws, moto_url, notifier, results) -> None:
     eb = aws("events")
     bus = f"bus-{uuid.uuid4().hex[:8]}"
@@ -459,7 +501,7 @@ def test_eventbridge_sink_puts_events_that_rules_route(aws, moto_url, notifier, 
     assert delivered["source"] == "aws.glue"
     assert delivered["detail"] == event["detail"]
     assert delivered["time"] == event["time"]
-    assert receive(aws, queue_url, want=1, timeout=0.3) == []  # the SUCCEEDED one did not match
+    assert left_over(aws, queue_url) == []  # the SUCCEEDED one did not match
 
 
 def test_eventbridge_failure_is_reported(aws, notifier, results) -> None:
@@ -509,4 +551,118 @@ def test_sns_sink_publishes_the_event_to_subscribers(aws, moto_url, notifier, re
     notification = json.loads(wrapped["Body"])
     assert notification["Subject"] == "Glue Job State Change"
     assert json.loads(notification["Message"]) == event
-    assert receive(aws, failed_url, want=1, timeout=0.3) == []
+    assert left_over(aws, failed_url) == []  # the SUCCEEDED one was filtered out
+    assert left_over(aws, all_url) == []
+
+
+# -- what the loop records: one "Glue Job State Change" per ended run ------------------------
+
+
+def test_every_way_a_job_run_ends_records_exactly_one_state_change(
+    db: store.Store, settings: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "ok.py").write_text("print('ok')\n")
+    (tmp_path / "bad.py").write_text("raise SystemExit('boom')\n")
+    (tmp_path / "sleep.py").write_text("import time\ntime.sleep(60)\n")
+    queued = {"JobRunQueuingEnabled": True}
+    apply(db, tmp_path,
+          Workflows=[{"Name": "wf"}],
+          Jobs=[job("ok", "ok.py"), job("bad", "bad.py"), job("unstarted", "ok.py"),
+                job("q", "sleep.py", **queued), job("lim", "ok.py"), job("gone", "ok.py")],
+          Triggers=[start("wf.start", "wf", "lim", "gone")])  # fmt: skip
+    ok, bad, unstarted = (job_runs.start_job_run(db, name) for name in ("ok", "bad", "unstarted"))
+    blocker, waiting, waiting_later = (job_runs.start_job_run(db, "q") for _ in range(3))
+    lim = job_runs.start_job_run(db, "lim")  # holds lim's slot: the trigger's lim fails at creation
+    with db.transaction() as tx:
+        store.definitions.delete(tx, "job", "gone")  # the trigger's run of it is recorded ERROR
+    run_id = workflow_runs.start_workflow_run(db, "wf")
+    assert [state(db, r) for r in (unstarted, waiting)] == ["STARTING", "WAITING"]
+    # Stopped before any orchestrator runs: they end here, in the service's transaction.
+    stopped = job_runs.batch_stop_job_run(db, "unstarted", [unstarted])["SuccessfulSubmissions"]
+    stopped += job_runs.batch_stop_job_run(db, "q", [waiting])["SuccessfulSubmissions"]
+    assert [s["JobRunId"] for s in stopped] == [unstarted, waiting]
+    assert state(db, unstarted) == state(db, waiting) == "STOPPED"
+    assert notified(db, unstarted) == notified(db, waiting) == []  # announced by the loop
+    with orchestrating(db, settings) as orch:
+        wait_for(lambda: state(db, blocker) == "RUNNING", 20, orch, "the blocker RUNNING")
+        assert state(db, waiting_later) == "WAITING"
+        # One still WAITING, the other RUNNING; the WAITING one first, so it is not promoted.
+        result = job_runs.batch_stop_job_run(db, "q", [waiting_later, blocker])
+        assert len(result["SuccessfulSubmissions"]) == 2
+        everything = [ok, bad, unstarted, blocker, waiting, waiting_later, lim]
+        wait_for(
+            lambda: (
+                all(is_final(db, r) for r in everything)
+                and workflow_runs.workflow_run_status(db, run_id) == "COMPLETED"
+                and not orch.busy
+            ),
+            20,
+            orch,
+            "every run ended",
+        )
+    assert settled(db)  # every completion event consumed: nothing more is to be announced
+    by_job = {
+        n["Name"]: n for n in workflow_runs.get_workflow_run(db, "wf", run_id)["Graph"]["Nodes"]
+    }
+    [in_wf_lim] = by_job["lim"]["JobDetails"]["JobRuns"]
+    [in_wf_gone] = by_job["gone"]["JobDetails"]["JobRuns"]
+    assert (in_wf_lim["JobRunState"], in_wf_gone["JobRunState"]) == ("FAILED", "ERROR")
+    expected = {
+        ok: "SUCCEEDED", bad: "FAILED", lim: "SUCCEEDED", in_wf_lim["Id"]: "FAILED",  # at creation
+        unstarted: "STOPPED", waiting: "STOPPED",  # before any orchestrator
+        waiting_later: "STOPPED", blocker: "STOPPED",  # WAITING and RUNNING, with one running
+    }  # fmt: skip
+    assert {r: state(db, r) for r in expected} == expected
+    assert {r: notified(db, r) for r in expected} == {
+        r: [(STATE_CHANGE, s)] for r, s in expected.items()
+    }
+    assert notified(db, in_wf_gone["Id"]) == []  # Glue sends none for ERROR
+    recorded = service_notifications.get_notifications(db, limit=1000)
+    assert sorted(n["job_run_id"] for n in recorded) == sorted(expected)
+
+
+def test_a_run_that_ends_as_the_loop_stops_is_announced_by_the_next_orchestrator(
+    db: store.Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's last wake-up only records what ended since the one before: the completion
+    events it writes are left for the next orchestrator's scheduler, never consumed unseen."""
+    register_tiny(monkeypatch)
+    (tmp_path / "t.py").write_text("# run by the tiny engine\n")
+    apply(db, tmp_path, Jobs=[{"Name": "t", "Command": {"Name": TINY, "ScriptLocation": "t.py"}}])
+    run_id = job_runs.start_job_run(db, "t")
+    orch = runner.Orchestrator(settings, db).start()
+    held, go = threading.Event(), threading.Event()
+    try:
+        wait_for(lambda: state(db, run_id) == "RUNNING", 20, orch, "RUNNING")
+        engine = orch.dispatcher.engine(TINY)
+        assert isinstance(engine, TinyEngine)
+        collect = orch.dispatcher.collect
+
+        def collect_then_end() -> None:
+            """The run ends just after a wake-up has asked the engines, while it is held."""
+            orch.dispatcher.collect = collect
+            collect()
+            engine.end("tiny-1", JobRunState.SUCCEEDED)
+            held.set()
+            assert go.wait(20)
+
+        orch.dispatcher.collect = collect_then_end  # type: ignore[method-assign]
+        assert held.wait(20)
+        stopper = threading.Thread(target=orch.stop)
+        stopper.start()
+        # The loop's own flag, which stop() sets first: read here only to order the release.
+        wait_for(orch._stop.is_set, 5, what="the stop asked")
+        go.set()  # this wake-up ends without the run's end; the last one records it
+        stopper.join(30)
+        assert not stopper.is_alive()
+    finally:
+        go.set()
+        if not held.is_set():
+            orch.stop()
+    assert orch.error is None
+    assert state(db, run_id) == "SUCCEEDED"
+    assert notified(db, run_id) == []
+    assert not settled(db)  # its completion event is left for the next orchestrator
+    with orchestrating(db, settings) as nxt:
+        wait_for(lambda: settled(db), 20, nxt, "the event consumed")
+    assert notified(db, run_id) == [(STATE_CHANGE, "SUCCEEDED")]

@@ -32,13 +32,17 @@ TIMEOUT = 60.0
 pytestmark = pytest.mark.ray
 
 
-@pytest.fixture(scope="session")
-def ray_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The home of the session's head (the contract suite uses the same path)."""
+def _needs_ray() -> None:
     if importlib.util.find_spec("ray") is None:
         if REQUIRE_SERVICES:
             pytest.fail("ray is not installed and ADHERE_REQUIRE_SERVICES=1")
         pytest.skip("ray is not installed: pip install 'adhere[ray]'")
+
+
+@pytest.fixture(scope="session")
+def ray_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The home of the session's head (the contract suite uses the same path)."""
+    _needs_ray()
     home = tmp_path_factory.getbasetemp() / "glueray"
     ray_cluster.LocalCluster(home).ensure()
     yield home
@@ -119,8 +123,9 @@ def test_a_driver_runs_tasks_on_the_head(engine: ray_engine.RayEngine, tmp_path:
     ended: queue.Queue[str] = queue.Queue()
     engine.set_listener(ended.put)
     run_id = engine.submit(request(tmp_path, RAY_TASK, arguments={"--day": "it's $HOME"}))
+    engine.follow("jr_1", run_id)
     assert run_id.startswith("local:")
-    assert ended.get(timeout=TIMEOUT) == run_id
+    assert ended.get(timeout=TIMEOUT) == "jr_1"
     assert engine.poll(run_id) == base.EngineStatus(J.SUCCEEDED, exit_code=0)
     assert "answer 42 ['--day', \"it's $HOME\"]" in list(engine.logs(run_id))
 
@@ -185,8 +190,9 @@ def test_a_new_engine_instance_reattaches_to_a_running_driver(
         ended: queue.Queue[str] = queue.Queue()
         after.set_listener(ended.put)
         assert after.poll(run_id).state is J.RUNNING
+        after.follow("jr_adopted", run_id)
         release.touch()
-        assert ended.get(timeout=TIMEOUT) == run_id
+        assert ended.get(timeout=TIMEOUT) == "jr_adopted"
         assert after.poll(run_id).state is J.SUCCEEDED
         assert "released" in list(after.logs(run_id))
     finally:
@@ -276,7 +282,8 @@ def test_jobs_api_runs_a_job_once_even_when_resubmitted(
     run_id = jobs_engine.submit(req)
     assert run_id.startswith(f"jobs:adhere-jr_1:{jobs_engine.address}")
     assert jobs_engine.submit(req) == run_id  # a crash-and-resubmit re-attaches
-    assert ended.get(timeout=TIMEOUT) == run_id
+    jobs_engine.follow("jr_1", run_id)
+    assert ended.get(timeout=TIMEOUT) == "jr_1"
     assert jobs_engine.poll(run_id) == base.EngineStatus(J.SUCCEEDED, exit_code=0)
     lines = list(jobs_engine.logs(run_id))
     assert "from the working dir ['--note', 'a b; $(touch pwned)'] marked 16" in lines
@@ -324,8 +331,8 @@ def test_the_idle_head_is_stopped_by_its_pids(ray_home: Path, tmp_path: Path) ->
         ended: queue.Queue[str] = queue.Queue()
         eng.set_listener(ended.put)
         info = eng.cluster.ensure()
-        eng.submit(request(tmp_path, 'print("last job")'))
-        ended.get(timeout=TIMEOUT)
+        eng.follow("jr_1", eng.submit(request(tmp_path, 'print("last job")')))
+        assert ended.get(timeout=TIMEOUT) == "jr_1"
         wait_for(lambda: eng.cluster.read() is None, 30.0, "the idle stop")
         assert ray_cluster.wait_gone(list(info.pids), 10.0)
         assert ray_cluster.session_members(info.pid) == []
@@ -335,6 +342,7 @@ def test_the_idle_head_is_stopped_by_its_pids(ray_home: Path, tmp_path: Path) ->
 
 def test_two_processes_starting_at_once_start_one_head_that_reaps_itself(tmp_path: Path) -> None:
     """Both adhere processes exit at once; the head's reaper stops it when idle."""
+    _needs_ray()
     home = tmp_path / "two-processes"  # too long for Ray's socket paths: a short temp dir
     code = (
         "import sys; sys.path.insert(0, sys.argv[2]);"

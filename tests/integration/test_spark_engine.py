@@ -253,8 +253,9 @@ def test_submit_success_logs_and_pushes(submit_engine, tmp_path: Path) -> None:
     engine, pushed = submit_engine
     request = _request(tmp_path, "ok", DATAFRAME_JOB, **{"--day": "mon", "--conf": "spark.a.b=1"})
     run_id = engine.submit(request)
+    engine.follow(request.job_run_id, run_id)
     assert run_id.startswith("submit:")
-    assert pushed.get(timeout=120) == run_id  # the end is pushed, not found by polling
+    assert pushed.get(timeout=120) == request.job_run_id  # the end is pushed, not found by polling
     assert engine.poll(run_id) == base.EngineStatus(J.SUCCEEDED, exit_code=0)
     out = list(engine.logs(run_id))
     assert "total 45" in out
@@ -277,11 +278,12 @@ def test_submit_cancel_leaves_no_jvm(submit_engine, tmp_path: Path) -> None:
     body = DATAFRAME_JOB + "print('working', flush=True)\nimport time\ntime.sleep(300)\n"
     before = set(Path("/tmp").glob("spark-*")) | set(Path("/tmp").glob("blockmgr-*"))
     run_id = engine.submit(_request(tmp_path, "slow", body))
+    engine.follow("jr_slow", run_id)
     key = run_id.split(":")[1]
     _wait_for_line(engine, run_id, "working")
     assert any("java" in line for line in _processes_with(key))  # our JVM carries the marker
     engine.cancel(run_id, grace=1.0)
-    assert pushed.get(timeout=30) == run_id
+    assert pushed.get(timeout=30) == "jr_slow"
     assert engine.poll(run_id).state is J.STOPPED
     assert _gone(key, timeout=5) == []
     after = set(Path("/tmp").glob("spark-*")) | set(Path("/tmp").glob("blockmgr-*"))
@@ -318,8 +320,9 @@ def test_warm_jobs_run_fast_and_fail_clearly(warm_engine, tmp_path: Path) -> Non
     for i in range(2):
         started = time.monotonic()
         run_id = engine.submit(_request(tmp_path, f"warm{i}", DATAFRAME_JOB))
+        engine.follow(f"jr_warm{i}", run_id)
         assert run_id.startswith("connect:")
-        assert pushed.get(timeout=60) == run_id
+        assert pushed.get(timeout=60) == f"jr_warm{i}"
         elapsed = time.monotonic() - started
         assert engine.poll(run_id).state is J.SUCCEEDED, list(engine.logs(run_id))[-20:]
         assert "total 45" in list(engine.logs(run_id))
@@ -338,10 +341,11 @@ def test_warm_cancel_interrupts_the_session(warm_engine, tmp_path: Path) -> None
         "print('working', flush=True)\nspark.range(10**13).selectExpr('sum(id % 7)').collect()\n"
     )
     run_id = engine.submit(_request(tmp_path, "warmslow", body))
+    engine.follow("jr_warmslow", run_id)
     _wait_for_line(engine, run_id, "working")
     time.sleep(1.0)  # let the query reach the server
     engine.cancel(run_id, grace=2.0)
-    assert pushed.get(timeout=30) == run_id
+    assert pushed.get(timeout=30) == "jr_warmslow"
     assert engine.poll(run_id).state is J.STOPPED
     # The helper interrupted the run's server-side operation (its id is printed).
     log = Path(run_id.split(":", 4)[4]) / "interrupt" / process.STDOUT
@@ -362,7 +366,8 @@ def test_warm_run_is_adopted_by_a_new_engine(warm_home: Path, tmp_path: Path) ->
     second.set_listener(pushed.put)
     try:
         assert second.poll(run_id).state is J.RUNNING
-        assert pushed.get(timeout=60) == run_id
+        second.follow("jr_adopt", run_id)
+        assert pushed.get(timeout=60) == "jr_adopt"
         assert second.poll(run_id).state is J.SUCCEEDED
         after = second.server.state()
         assert server_before is not None and after is not None

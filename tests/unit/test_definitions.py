@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator import definitions as d
 from orchestrator import errors
+from orchestrator.definitions import file, loading
 
 BASE = {
     "Workflows": [{"Name": "wf", "DefaultRunProperties": {"k": "v"}}],
@@ -45,7 +46,7 @@ BASE = {
 
 
 def load(data: dict, base: Path = Path("/defs")) -> d.Definitions:
-    return d.load_mapping(data, base)
+    return loading.load_mapping(data, base)
 
 
 def problems_of(data: dict) -> list[errors.Problem]:
@@ -92,7 +93,7 @@ def test_load_yaml_resolves_relative_scripts_against_the_file(tmp_path: Path) ->
     (tmp_path / "sub").mkdir()
     path = tmp_path / "sub" / "defs.yaml"
     path.write_text(YAML)
-    defs = d.load_files([path])
+    defs = loading.load_files([path])
     jobs = {j.name: j for j in defs.jobs}
     assert jobs["extract"].command.script_location == str(tmp_path / "sub" / "scripts" / "extract.py")
     assert jobs["load"].command.script_location == "/abs/load.py"
@@ -106,7 +107,7 @@ def test_load_yaml_resolves_relative_scripts_against_the_file(tmp_path: Path) ->
 def test_load_json(tmp_path: Path) -> None:
     path = tmp_path / "defs.json"
     path.write_text(json.dumps(BASE))
-    assert d.load_files([path]) == load(BASE)
+    assert loading.load_files([path]) == load(BASE)
 
 
 def test_snake_case_spellings() -> None:
@@ -143,11 +144,11 @@ def test_several_files_merge_and_places_name_the_file(tmp_path: Path) -> None:
     one, two = tmp_path / "one.yaml", tmp_path / "two.json"
     one.write_text("Jobs:\n  - {Name: a, Command: {ScriptLocation: a.py}}\n")
     two.write_text(json.dumps({"Jobs": [job("b")], "Workflows": [{"Name": "wf"}]}))
-    defs = d.load_files([one, two])
+    defs = loading.load_files([one, two])
     assert [j.name for j in defs.jobs] == ["a", "b"]
     two.write_text(json.dumps({"Jobs": [job("a")]}))
     with pytest.raises(errors.ValidationError) as info:
-        d.load_files([one, two])
+        loading.load_files([one, two])
     assert [p.where for p in info.value.problems] == [f"{two}: Jobs[0].Name"]
     assert f"first at {one}: Jobs[0]" in info.value.problems[0].message
     assert info.value.source == f"{one}, {two}"
@@ -157,7 +158,7 @@ def test_yaml_syntax_error_has_its_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.yml"
     path.write_text("Jobs:\n  - Name: a\n    Command: [\n")
     with pytest.raises(errors.ValidationError) as info:
-        d.load_files([path])
+        loading.load_files([path])
     (problem,) = info.value.problems
     assert problem.where.startswith("line 4")
     assert "not valid YAML" in problem.message
@@ -168,14 +169,14 @@ def test_json_syntax_error_has_its_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{\n  "Jobs": [,]\n}')
     with pytest.raises(errors.ValidationError) as info:
-        d.load_files([path])
+        loading.load_files([path])
     assert [p.where for p in info.value.problems] == ["line 2, column 12"]
 
 
 def test_unsupported_suffix_and_a_missing_file_are_both_reported(tmp_path: Path) -> None:
     (tmp_path / "defs.toml").write_text("")
     with pytest.raises(errors.ValidationError) as info:
-        d.load_files([tmp_path / "defs.toml", tmp_path / "missing.yaml"])
+        loading.load_files([tmp_path / "defs.toml", tmp_path / "missing.yaml"])
     assert len(info.value.problems) == 2
     assert "unsupported file type" in info.value.problems[0].message
     assert "cannot read" in info.value.problems[1].message
@@ -184,12 +185,12 @@ def test_unsupported_suffix_and_a_missing_file_are_both_reported(tmp_path: Path)
 def test_empty_file_is_empty(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("")
-    assert d.load_files([path]) == d.Definitions()
+    assert loading.load_files([path]) == d.Definitions()
 
 
 def test_file_must_be_a_mapping() -> None:
     with pytest.raises(errors.ValidationError) as info:
-        d.load_mapping([1, 2], Path("."))  # type: ignore[arg-type]
+        loading.load_mapping([1, 2], Path("."))  # type: ignore[arg-type]
     assert "must be a mapping" in info.value.problems[0].message
 
 
@@ -370,7 +371,7 @@ def test_effective_arguments_normalises_keys() -> None:
 
 
 def test_json_schema() -> None:
-    schema = d.json_schema()
+    schema = file.json_schema()
     json.dumps(schema)
     assert schema["type"] == "object"
     assert {"Jobs", "Crawlers", "Triggers", "Workflows"} <= set(schema["properties"])
@@ -381,7 +382,7 @@ def test_json_schema() -> None:
 
 def test_json_schema_accepts_the_base_file() -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    jsonschema.validate(BASE, d.json_schema())
+    jsonschema.validate(BASE, file.json_schema())
 
 
 # --- problems: one per check, each at its exact place --------------------------------------------
@@ -447,7 +448,7 @@ CASES = [
     ("job state not waitable", _set([*COND0, "State"], "RUNNING"), ["Triggers[1].Predicate.Conditions[0].State"], "SUCCEEDED, STOPPED, FAILED, TIMEOUT"),
     ("job state not a state", _set([*COND0, "State"], "DONE"), ["Triggers[1].Predicate.Conditions[0].State"], "SUCCEEDED, STOPPED, FAILED, TIMEOUT"),
     ("job state missing", _del([*COND0, "State"]), ["Triggers[1].Predicate.Conditions[0].State"], "is required; choose one of SUCCEEDED, STOPPED, FAILED, TIMEOUT"),
-    ("crawl state not waitable", _set([*COND1, "CrawlState"], "RUNNING"), ["Triggers[1].Predicate.Conditions[1].CrawlState"], "SUCCEEDED, FAILED, CANCELLED"),
+    ("crawl state not waitable", _set([*COND1, "CrawlState"], "RUNNING"), ["Triggers[1].Predicate.Conditions[1].CrawlState"], "SUCCEEDED, CANCELLED, FAILED"),
     ("crawler with job state", _set(COND1, {"CrawlerName": "cr", "State": "SUCCEEDED"}), ["Triggers[1].Predicate.Conditions[1].State", "Triggers[1].Predicate.Conditions[1].CrawlState"], "does not apply"),
     ("condition with both", _set([*COND0, "CrawlerName"], "cr"), ["Triggers[1].Predicate.Conditions[0]"], "not both"),
     ("condition with neither", _set(COND0, {"State": "SUCCEEDED"}), ["Triggers[1].Predicate.Conditions[0]"], "JobName or CrawlerName is required"),
@@ -488,7 +489,7 @@ CASES = [
     ("arguments not strings", _set(["Jobs", 0, "DefaultArguments"], {"--a": [1]}), ["Jobs[0].DefaultArguments.--a"], "valid string"),
     ("depends on unknown", _set(["Jobs", 2, "DependsOn"], {"zz": "SUCCEEDED"}), ["Jobs[2].DependsOn.zz"], "unknown job or crawler 'zz'"),
     ("depends on bad state", _set(["Jobs", 2, "DependsOn"], {"a": "RUNNING"}), ["Jobs[2].DependsOn.a"], "SUCCEEDED, STOPPED, FAILED, TIMEOUT"),
-    ("depends on crawler bad state", _set(["Jobs", 2, "DependsOn"], {"cr": "STOPPED"}), ["Jobs[2].DependsOn.cr"], "SUCCEEDED, FAILED, CANCELLED"),
+    ("depends on crawler bad state", _set(["Jobs", 2, "DependsOn"], {"cr": "STOPPED"}), ["Jobs[2].DependsOn.cr"], "SUCCEEDED, CANCELLED, FAILED"),
     ("depends on itself", _set(["Jobs", 2, "DependsOn"], {"c": "SUCCEEDED"}), ["Jobs[2].DependsOn.c"], "cannot depend on itself"),
     ("depends on not a mapping", _set(["Jobs", 2, "DependsOn"], 5), ["Jobs[2].DependsOn"], "valid dictionary"),
     ("wait for", _set(["Jobs", 2, "WaitFor"], "SOME"), ["Jobs[2].WaitFor"], "'AND' or 'ANY'"),

@@ -10,7 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator import job_run
+from orchestrator.service import shapes
 from orchestrator.states import JOB_RUN_TERMINAL, JobRunState
+from orchestrator.store import job_runs
+from orchestrator.store.job_runs import JobRun, RunOptions
 
 T0 = dt.datetime(2024, 3, 5, 6, 7, 8, tzinfo=dt.UTC)
 
@@ -63,42 +66,36 @@ def test_delays_never_shrink_and_never_pass_max_delay(
     assert 0 <= now <= later <= max_delay + 1e-9
 
 
-# --- to_glue -------------------------------------------------------------------------------------
+# --- Glue's JobRun shape --------------------------------------------------------------------------
 
 
-def _row(**values: object) -> dict[str, object]:
-    row: dict[str, object] = {
-        "id": "jr_1", "job_name": "etl", "attempt": 0, "previous_run_id": None, "trigger_name": None,
-        "state": "RUNNING", "command": "pythonshell", "arguments": {"--day": "1"},
-        "predecessor_runs": [], "error_message": None, "created_on": T0, "started_on": None,
-        "last_modified_on": T0, "completed_on": None, "execution_time": None, "timeout": None,
-        "state_detail": None, "options": {},
-    }  # fmt: skip
-    row.update(values)
-    return row
+def _row(options: dict[str, object] | None = None, **values: object) -> JobRun:
+    fields: dict[str, object] = {"state": "RUNNING", "command": "pythonshell", "arguments": {"--day": "1"}}
+    fields.update(values)
+    return job_runs.new(id="jr_1", job_name="etl", created_on=T0, options=RunOptions.of(options), **fields)
 
 
-def test_to_glue_has_glue_names_and_drops_empty_fields() -> None:
-    out = job_run.to_glue(_row(trigger_name="t", predecessor_runs=[{"JobName": "a", "RunId": "jr_0"}]))
+def test_job_run_shape_has_glue_names_and_drops_empty_fields() -> None:
+    out = shapes.job_run(_row(trigger_name="t", predecessor_runs=[{"JobName": "a", "RunId": "jr_0"}]))
     assert out == {
         "Id": "jr_1", "Attempt": 0, "TriggerName": "t", "JobName": "etl", "JobMode": "SCRIPT",
         "StartedOn": T0,  # not started yet: the creation time
         "LastModifiedOn": T0, "JobRunState": "RUNNING", "Arguments": {"--day": "1"},
         "ExecutionTime": 0, "LogGroupName": "/adhere/pythonshell",
-        "PredecessorRuns": [{"JobName": "a", "RunId": "jr_0"}],
+        "PredecessorRuns": [{"JobName": "a", "RunId": "jr_0"}], "JobRunQueuingEnabled": False,
     }  # fmt: skip
-    assert "PredecessorRuns" not in job_run.to_glue(_row(), predecessors=False)
+    assert "PredecessorRuns" not in shapes.job_run(_row(), predecessors=False)
 
 
 @pytest.mark.parametrize("state", list(JobRunState))
 def test_completed_on_is_shown_only_for_ended_runs(state: JobRunState) -> None:
-    out = job_run.to_glue(_row(state=state.value, completed_on=T0))
+    out = shapes.job_run(_row(state=state.value, completed_on=T0))
     assert ("CompletedOn" in out) is (state in JOB_RUN_TERMINAL)
 
 
 @pytest.mark.parametrize(("seconds", "minutes"), [(60, 1), (61, 2), (90, 2), (2880 * 60, 2880), (1, 1)])
 def test_timeout_and_notify_delay_are_whole_glue_minutes_rounded_up(seconds: float, minutes: int) -> None:
-    out = job_run.to_glue(_row(timeout=seconds, options={"notify_delay_after": seconds}))
+    out = shapes.job_run(_row(timeout=seconds, options={"notify_delay_after": seconds}))
     assert out["Timeout"] == minutes
     assert out["NotificationProperty"] == {"NotifyDelayAfter": minutes}
 
@@ -106,7 +103,7 @@ def test_timeout_and_notify_delay_are_whole_glue_minutes_rounded_up(seconds: flo
 def test_options_fill_worker_fields_and_queuing() -> None:
     options = {"worker_type": "G.1X", "number_of_workers": 2, "max_capacity": 0.0625,
                "job_run_queuing_enabled": True}  # fmt: skip
-    out = job_run.to_glue(_row(options=options, state_detail="Waiting", execution_time=7))
+    out = shapes.job_run(_row(options=options, state_detail="Waiting", execution_time=7))
     assert out["WorkerType"] == "G.1X" and out["NumberOfWorkers"] == 2
     assert out["MaxCapacity"] == 0.0625 and out["JobRunQueuingEnabled"] is True
     assert out["StateDetail"] == "Waiting" and out["ExecutionTime"] == 7

@@ -16,89 +16,58 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pydantic
 
-from orchestrator import definitions as d
-from orchestrator import errors
-from orchestrator.states import CRAWL_CONDITION_STATES, JOB_CONDITION_STATES, TriggerType
-
-JOB_STATES_TEXT = "SUCCEEDED, STOPPED, FAILED, TIMEOUT"
-CRAWL_STATES_TEXT = "SUCCEEDED, FAILED, CANCELLED"
-
-
-@dataclass
-class At:
-    """Maps a path inside a trigger to its place in the files.
-
-    An explicit trigger's paths sit below its entry; a generated trigger's map back to the
-    DependsOn or Workflow key that produced it (``parts``: path prefix -> place).
-    """
-
-    where: str
-    parts: dict[str, str] | None = None
-
-    def __call__(self, path: str = "") -> str:
-        if self.parts is None:
-            return f"{self.where}.{path}" if path else self.where
-        for prefix, place in self.parts.items():
-            if path == prefix or path.startswith((f"{prefix}.", f"{prefix}[")):
-                return place
-        return self.where
+from orchestrator.definitions import models
+from orchestrator.definitions.problems import (
+    CRAWL_STATES_TEXT,
+    JOB_STATES_TEXT,
+    At,
+    Known,
+    Problems,
+)
+from orchestrator.definitions.text import MAX_NAME, quote, shown
+from orchestrator.states import (
+    CRAWL_CONDITION_STATES,
+    JOB_CONDITION_STATES,
+    CrawlState,
+    JobRunState,
+    TriggerType,
+)
 
 
-@dataclass
-class Known:
-    """Names declared anywhere in the files, valid entries or not (so one typo gives one problem)."""
-
-    jobs: set[str]
-    crawlers: set[str]
-    workflows: set[str]
-
-
-class Problems(list[errors.Problem]):
-    """Problems in the order found. A place that failed schema validation is not reported again
-    by the later checks, which see the entry with that part removed (see ``_salvage``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.schema_places: set[str] = set()
-
-    def add(self, where: str, message: str) -> None:
-        if not any(where == p or where.startswith((f"{p}.", f"{p}[")) for p in self.schema_places):
-            self.append(errors.Problem(where, message))
-
-    def add_schema(self, where: str, message: str) -> None:
-        self.append(errors.Problem(where, message))
-        self.schema_places.add(where)
-
-
-def node_of(item: d.Action | d.Condition) -> tuple[str, str] | None:
+def node_of(item: models.Action | models.Condition) -> tuple[str, str] | None:
     if item.job_name:
         return ("job", item.job_name)
     return ("crawler", item.crawler_name) if item.crawler_name else None
 
 
-def _action(kind: str, name: str) -> d.Action:
-    return d.Action(job_name=name) if kind == "job" else d.Action(crawler_name=name)
+def _action(kind: str, name: str) -> models.Action:
+    return models.Action(job_name=name) if kind == "job" else models.Action(crawler_name=name)
+
+
+def _condition(kind: str, name: str, state: str) -> models.Condition:
+    if kind == "job":
+        return models.Condition(job_name=name, state=JobRunState(state))
+    return models.Condition(crawler_name=name, crawl_state=CrawlState(state))
 
 
 def compile_triggers(
     shorthand: list[tuple[str, Any, str]],
-    explicit: list[tuple[d.Trigger, At]],
+    explicit: list[tuple[models.Trigger, At]],
     trigger_names: Mapping[str, str],
     known: Known,
     problems: Problems,
-) -> list[tuple[d.Trigger, At]]:
+) -> list[tuple[models.Trigger, At]]:
     """Triggers for the DependsOn/Workflow shorthand (rules in the module docstring)."""
-    out: list[tuple[d.Trigger, At]] = []
+    out: list[tuple[models.Trigger, At]] = []
     start_nodes: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for kind, entry, where in shorthand:
         wf = entry.workflow
         if wf is not None and wf not in known.workflows:
-            problems.add(f"{where}.Workflow", f"unknown workflow '{wf}'")
+            problems.add(f"{where}.Workflow", f"unknown workflow {quote(wf)}")
             continue
         if not entry.depends_on:
             if wf is not None:
@@ -106,7 +75,7 @@ def compile_triggers(
             continue
         conditions, parts = [], {}
         for dep, state in entry.depends_on.items():
-            place = f"{where}.DependsOn.{dep}"
+            place = f"{where}.DependsOn.{shown(dep)}"
             is_job, is_crawler = dep in known.jobs, dep in known.crawlers
             dep_kind = "job" if is_job else "crawler"
             allowed, text = (
@@ -116,40 +85,38 @@ def compile_triggers(
             )
             if is_job and is_crawler:
                 problems.add(
-                    place, f"'{dep}' names both a job and a crawler; use an explicit trigger"
+                    place, f"{quote(dep)} names both a job and a crawler; use an explicit trigger"
                 )
             elif not (is_job or is_crawler):
-                problems.add(place, f"unknown job or crawler '{dep}'")
+                problems.add(place, f"unknown job or crawler {quote(dep)}")
             elif (dep_kind, dep) == (kind, entry.name):
                 problems.add(place, f"a {kind} cannot depend on itself")
             elif state.upper() not in allowed:
                 problems.add(
                     place,
-                    f"a trigger cannot wait for {dep_kind} state '{state}'; choose one of {text}",
+                    f"a trigger cannot wait for {dep_kind} state {quote(state)}; choose one of {text}",
                 )
             else:
                 parts[f"Predicate.Conditions[{len(conditions)}]"] = place
-                st = state.upper()
-                conditions.append(
-                    d.Condition(job_name=dep, state=st)
-                    if is_job
-                    else d.Condition(crawler_name=dep, crawl_state=st)
-                )
+                conditions.append(_condition(dep_kind, dep, state.upper()))
         if len(conditions) != len(entry.depends_on):
             continue
         name = f"{wf}.{entry.name}.depends" if wf else f"{entry.name}.depends"
         trigger = _generate(
             name, f"{where}.DependsOn", trigger_names, problems,
             workflow_name=wf, type=TriggerType.CONDITIONAL, start_on_creation=True,
-            predicate=d.Predicate(logical=entry.wait_for, conditions=conditions),
+            predicate=models.Predicate(logical=entry.wait_for, conditions=conditions),
             actions=[_action(kind, entry.name)],
             description=f"Generated from the DependsOn of {kind} '{entry.name}'.",
         )  # fmt: skip
         if trigger is not None:
             out.append((trigger, At(f"{where}.DependsOn", parts)))
 
+    explicit_by_workflow: dict[str | None, list[models.Trigger]] = defaultdict(list)
+    for t, _ in explicit:
+        explicit_by_workflow[t.workflow_name].append(t)
     for wf, nodes in start_nodes.items():
-        in_wf = [t for t, _ in explicit if t.workflow_name == wf]
+        in_wf = explicit_by_workflow[wf]
         started = {node_of(a) for t in in_wf for a in t.actions}
         nodes = [n for n in nodes if (n[0], n[1]) not in started]
         existing = [t.name for t in in_wf if t.type != TriggerType.CONDITIONAL]
@@ -159,8 +126,8 @@ def compile_triggers(
             for kind, name, where in nodes:
                 problems.add(
                     f"{where}.Workflow",
-                    f"workflow '{wf}' already has start trigger '{existing[0]}'; list {kind} "
-                    f"'{name}' in its Actions or give it DependsOn",
+                    f"workflow {quote(wf)} already has start trigger {quote(existing[0])}; list {kind} "
+                    f"{quote(name)} in its Actions or give it DependsOn",
                 )
             continue
         parts = {f"Actions[{i}]": f"{where}.Workflow" for i, (_, _, where) in enumerate(nodes)}
@@ -178,7 +145,7 @@ def compile_triggers(
     for trigger, at in out:
         if (first := seen.setdefault(trigger.name, at.where)) != at.where:
             problems.add(
-                at.where, f"generated trigger name '{trigger.name}' is also generated by {first}"
+                at.where, f"generated trigger name {quote(trigger.name)} is also generated by {first}"
             )
         else:
             unique.append((trigger, at))
@@ -187,14 +154,21 @@ def compile_triggers(
 
 def _generate(
     name: str, where: str, trigger_names: Mapping[str, str], problems: Problems, **fields: Any
-) -> d.Trigger | None:
+) -> models.Trigger | None:
     if name in trigger_names:
         problems.add(
-            where, f"generated trigger name '{name}' is already used by {trigger_names[name]}"
+            where, f"generated trigger name {quote(name)} is already used by {trigger_names[name]}"
         )
         return None
-    try:
-        return d.Trigger(name=name, **fields)
+    if len(name) > MAX_NAME:
+        problems.add(
+            where,
+            f"generated trigger name {quote(name)} is longer than {MAX_NAME} characters; "
+            "use shorter names or an explicit trigger",
+        )
+        return None
+    try:  # its parts are valid models: validating them again is cheaper than model_construct
+        return models.Trigger(name=name, **fields)
     except pydantic.ValidationError as exc:
-        problems.add(where, f"cannot generate trigger '{name}': {exc.errors()[0]['msg']}")
+        problems.add(where, f"cannot generate trigger {quote(name)}: {exc.errors()[0]['msg']}")
         return None

@@ -1,4 +1,9 @@
-"""Terminal output: Glue-shaped JSON for ``--json``, rich tables and the live run view otherwise."""
+"""Terminal output: Glue-shaped JSON for ``--json``, rich tables and the live run view otherwise.
+
+Text that a definition or a run supplies is never read as rich markup (a job named ``[/x]``
+prints as itself): tables get ``Text`` cells and messages are assembled from ``Text`` parts.
+Rich is imported only by commands that draw.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,17 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
 _STYLE = {
     "SUCCEEDED": "green", "COMPLETED": "green", "RUNNING": "cyan", "STARTING": "cyan", "WAITING": "yellow",
     "STOPPING": "yellow", "STOPPED": "yellow", "FAILED": "red", "TIMEOUT": "red", "ERROR": "red",
-}
+}  # fmt: skip
 
 
 def _default(value: Any) -> Any:
@@ -28,28 +34,43 @@ def print_json(data: Any, out: TextIO | None = None) -> None:
     (out or sys.stdout).write(json.dumps(data, indent=2, default=_default) + "\n")
 
 
-def console() -> Console:
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
     # Piped output (CI logs, tests) gets wide lines instead of 80-column wrapping.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(highlight=False, markup=False, width=None if stream.isatty() else 160, stderr=stderr)
 
 
-def styled(state: str | None) -> str:
+def text(*parts: Any) -> Text:
+    """Plain text from parts (str, or Text for styled ones); nothing is read as markup."""
+    from rich.text import Text
+
+    return Text.assemble(*(p if isinstance(p, Text) else str(p) for p in parts))
+
+
+def styled(state: str | None) -> Text:
+    from rich.text import Text
+
     if not state:
-        return "-"
-    style = _STYLE.get(state)
-    return f"[{style}]{state}[/{style}]" if style else state
+        return Text("-")
+    return Text(state, style=_STYLE.get(state, ""))
 
 
 def when(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: Text | None = None) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     for column in columns:
         t.add_column(column)
     for row in rows:
-        t.add_row(*("-" if v is None else str(v) for v in row))
+        t.add_row(*(v if isinstance(v, Text) else Text("-" if v is None else str(v)) for v in row))
     return t
 
 
@@ -59,25 +80,33 @@ def run_nodes(run: Mapping[str, Any]) -> list[tuple[str, str, str, int, str, str
     for node in run.get("Graph", {}).get("Nodes", []):
         if node["Type"] == "TRIGGER":
             continue
-        runs = node.get("JobDetails", {}).get("JobRuns", [])
-        last = runs[-1] if runs else {}
+        if node["Type"] == "CRAWLER":
+            runs = node.get("CrawlerDetails", {}).get("Crawls", [])
+            last = {"JobRunState": runs[-1]["State"], "ErrorMessage": runs[-1].get("ErrorMessage")} if runs else {}
+        else:
+            runs = node.get("JobDetails", {}).get("JobRuns", [])
+            last = runs[-1] if runs else {}
         seconds = last.get("ExecutionTime")
         message = (last.get("ErrorMessage") or "").splitlines()[0][:80] if last.get("ErrorMessage") else ""
         rows.append((node["Type"], node["Name"], last.get("JobRunState", ""), len(runs),
-                     f"{seconds}s" if runs else "", message))
+                     f"{seconds}s" if seconds is not None else "", message))
     return sorted(rows, key=lambda r: (r[2] == "", r[1]))
 
 
 def run_table(run: Mapping[str, Any]) -> Table:
+    from rich.text import Text
+
     stats = run.get("Statistics", {})
-    title = (f"workflow [bold]{run['Name']}[/bold] run {run['WorkflowRunId'][:15]}… "
-             f"{styled(run['Status'])}  succeeded {stats.get('SucceededActions', 0)}/{stats.get('TotalActions', 0)}"
-             f", failed {stats.get('FailedActions', 0) + stats.get('TimeoutActions', 0)}")
-    t = table(title, ["node", "state", "attempts", "time", "message"], [])
+    title = text(
+        "workflow ", Text(run["Name"], style="bold"), f" run {run['WorkflowRunId'][:15]}… ", styled(run["Status"]),
+        f"  succeeded {stats.get('SucceededActions', 0)}/{stats.get('TotalActions', 0)}",
+        f", failed {stats.get('FailedActions', 0) + stats.get('TimeoutActions', 0)}",
+    )  # fmt: skip
+    rows = []
     for kind, name, state, attempts, took, message in run_nodes(run):
         label = name if kind == "JOB" else f"{name} ({kind.lower()})"
-        t.add_row(label, styled(state) if state else "[dim]not run[/dim]", str(attempts or ""), took, message)
-    return t
+        rows.append((label, styled(state) if state else Text("not run", style="dim"), attempts or "", took, message))
+    return table(["node", "state", "attempts", "time", "message"], rows, title)
 
 
 def triggers_table(triggers: Sequence[Mapping[str, Any]]) -> Table:
@@ -92,4 +121,4 @@ def triggers_table(triggers: Sequence[Mapping[str, Any]]) -> Table:
             conds = f"{pred.get('Logical')}({conds})"
         actions = ", ".join(a.get("JobName") or a.get("CrawlerName") or "?" for a in trig.get("Actions", []))
         rows.append((trig["Name"], trig.get("WorkflowName"), trig["Type"], trig.get("State"), conds, actions))
-    return table(None, ["trigger", "workflow", "type", "state", "when", "starts"], rows)
+    return table(["trigger", "workflow", "type", "state", "when", "starts"], rows)

@@ -1,0 +1,348 @@
+"""The commands of ``adhere``: each parses what it was given, calls the service and shows the result."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator import errors, settings
+from orchestrator.cli import display
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from orchestrator.service import Store
+
+_FINAL_WORKFLOW = {"COMPLETED", "STOPPED", "ERROR"}
+_FINAL_JOB = {"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED"}
+SUMMARY_OVER = 200  # apply lists each definition up to this many changes, then counts them
+
+
+def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise errors.InvalidInputException(f"{what} must look like key=value, got {item[:80]!r}")
+        out[key] = value
+    return out
+
+
+def _job_args(values: Sequence[str] | None) -> dict[str, str]:
+    return {(k if k.startswith("--") else f"--{k}"): v for k, v in _pairs(values, "--arg").items()}
+
+
+class App:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.settings = settings.load({"db_url": args.db, "home": args.home})
+        self._db: Store | None = None
+
+    @property
+    def db(self) -> Store:
+        if self._db is None:
+            from orchestrator import service
+
+            self._db = service.open_store(self.settings)
+        return self._db
+
+    @cached_property
+    def console(self) -> Console:
+        return display.console()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+    def out(self, data: Any, render: Callable[[], None]) -> None:
+        if self.args.json:
+            display.print_json(data)
+        else:
+            render()
+
+    def say(self, *parts: Any) -> None:
+        self.console.print(display.text(*parts), soft_wrap=True)
+
+    # --- definitions -------------------------------------------------------------------------------
+    def validate(self) -> int:
+        from orchestrator.service import definitions
+
+        defs = definitions.validate([Path(p) for p in self.args.files], self.settings)
+        summary = {"Jobs": len(defs.jobs), "Crawlers": len(defs.crawlers), "Triggers": len(defs.triggers),
+                   "Workflows": len(defs.workflows)}
+        self.out({"Valid": True, **summary},
+                 lambda: self.say("valid: " + ", ".join(f"{n} {k.lower()}" for k, n in summary.items())))
+        return 0
+
+    def apply(self) -> int:
+        from orchestrator.service import definitions
+
+        defs = definitions.validate([Path(p) for p in self.args.files], self.settings)
+        outcomes = definitions.apply(self.db, defs)
+        grouped: dict[str, list[str]] = {"created": [], "updated": [], "deleted": [], "unchanged": []}
+        for o in outcomes:
+            grouped[o.change].append(f"{o.kind} {o.name}" + (f" ({o.note})" if o.note else ""))
+
+        def render() -> None:
+            changed = len(grouped["created"]) + len(grouped["updated"]) + len(grouped["deleted"])
+            if not changed:
+                self.say(f"unchanged: nothing to do ({len(outcomes)} definitions)")
+                return
+            if changed > SUMMARY_OVER:
+                counts = {kind: sum(1 for o in outcomes if o.kind == kind and o.change != "unchanged")
+                          for kind in ("workflow", "job", "crawler", "trigger")}
+                self.say(f"created {len(grouped['created'])}, updated {len(grouped['updated'])}, "
+                         f"deleted {len(grouped['deleted'])}, unchanged {len(grouped['unchanged'])} definitions (changed: "
+                         + ", ".join(f"{n} {k}s" for k, n in counts.items() if n) + ")")
+                for o in outcomes:
+                    if o.note:  # moves are worth a line each
+                        self.say(f"{o.change}: {o.kind} {o.name} ({o.note})")
+                return
+            for change in ("created", "updated", "deleted"):
+                for item in grouped[change]:
+                    self.say(f"{change}: {item}")
+            if grouped["unchanged"]:
+                self.say(f"unchanged: {len(grouped['unchanged'])} definitions")
+
+        self.out({k.capitalize(): v for k, v in grouped.items()}, render)
+        return 0
+
+    def schema(self) -> int:
+        from orchestrator.definitions import file
+
+        display.print_json(file.json_schema())
+        return 0
+
+    def db_upgrade(self) -> int:
+        from orchestrator import service
+
+        db = self._db = service.open_store(self.settings, upgrade=False)
+        changed = db.upgrade(only_if_needed=True)
+        revision = db.revision()
+        self.out({"Revision": revision},
+                 lambda: self.say(f"store at revision {revision}" + (" (upgraded)" if changed else "")))
+        return 0
+
+    # --- listing -----------------------------------------------------------------------------------
+    def jobs(self) -> int:
+        from orchestrator.service import jobs
+
+        found = jobs.get_jobs(self.db)
+        self.out({"Jobs": found}, lambda: self.console.print(display.table(
+            ["job", "engine", "script", "retries", "timeout"],
+            [(j["Name"], j["Command"]["Name"], j["Command"].get("ScriptLocation"), j.get("MaxRetries", 0),
+              f"{j['Timeout']}m" if j.get("Timeout") else None) for j in found])))
+        return 0
+
+    def triggers(self) -> int:
+        from orchestrator.service import triggers
+
+        found = triggers.get_triggers(self.db, self.args.workflow)
+        self.out({"Triggers": found}, lambda: self.console.print(display.triggers_table(found)))
+        return 0
+
+    def workflows(self) -> int:
+        from orchestrator.service import workflows
+
+        names = workflows.list_workflows(self.db)
+        self.out({"Workflows": names}, lambda: self.console.print(display.table(["workflow"], [(n,) for n in names])))
+        return 0
+
+    def runs(self) -> int:
+        from orchestrator.service import workflow_runs
+
+        runs = workflow_runs.get_workflow_runs(self.db, self.args.workflow)
+        self.out({"Runs": runs}, lambda: self.console.print(display.table(
+            ["run", "workflow", "status", "started", "completed", "succeeded/total"],
+            [(r["WorkflowRunId"], r["Name"], display.styled(r["Status"]), display.when(r["StartedOn"]),
+              display.when(r.get("CompletedOn")),
+              f"{r['Statistics']['SucceededActions']}/{r['Statistics']['TotalActions']}") for r in runs])))
+        return 0
+
+    def show(self) -> int:
+        from orchestrator.service import job_runs
+
+        kind, run = job_runs.find_run(self.db, self.args.run_id)
+        if kind == "workflow":
+            self.out({"Run": run}, lambda: self.console.print(display.run_table(run)))
+        else:
+            self.out({"JobRun": run}, lambda: self._print_job_runs([run]))
+        return 0
+
+    def job_runs(self) -> int:
+        from orchestrator.service import job_runs
+
+        runs = job_runs.get_job_runs(self.db, self.args.job)
+        self.out({"JobRuns": runs}, lambda: self._print_job_runs(runs))
+        return 0
+
+    def _print_job_runs(self, runs: Sequence[dict[str, Any]]) -> None:
+        self.console.print(display.table(["job run", "job", "attempt", "state", "started", "time", "error"], [
+            (r["Id"], r["JobName"], r["Attempt"], display.styled(r["JobRunState"]), display.when(r.get("StartedOn")),
+             f"{r.get('ExecutionTime', 0)}s", (r.get("ErrorMessage") or "")[:80]) for r in runs]))
+
+    def logs(self) -> int:
+        from orchestrator.service import job_runs
+
+        for line in job_runs.get_job_run_logs(self.db, self.settings, self.args.job_run_id):
+            sys.stdout.write(line if line.endswith("\n") else line + "\n")
+        return 0
+
+    def notifications(self) -> int:
+        from orchestrator.service import notifications
+
+        rows = notifications.get_notifications(self.db, self.args.limit)
+        self.out({"Notifications": rows}, lambda: self.console.print(display.table(
+            ["time", "detail-type", "job", "run", "state", "deliveries"],
+            [(display.when(r["time"]), r["detail_type"], r["job_name"], r["job_run_id"], r["state"],
+              ", ".join(f"{k}:{'ok' if v.get('ok') else 'FAILED'}" for k, v in (r["deliveries"] or {}).items())
+              or "pending") for r in rows])))
+        return 0
+
+    # --- runs --------------------------------------------------------------------------------------
+    def run(self) -> int:
+        from orchestrator.service import orchestration, workflow_runs
+
+        orchestration.check(self.settings)
+        run_id = workflow_runs.start_workflow_run(self.db, self.args.workflow, _pairs(self.args.param, "-p"))
+        if self.args.no_wait:
+            self.out({"RunId": run_id}, lambda: print(run_id))
+            return 0
+        return self._follow_workflow(run_id)
+
+    def _follow_workflow(self, run_id: str) -> int:
+        from orchestrator.service import workflow_runs
+
+        run = self._drive(
+            scope=run_id,
+            done=lambda: workflow_runs.workflow_run_status(self.db, run_id) in _FINAL_WORKFLOW,
+            view=lambda: workflow_runs.get_workflow_run(self.db, None, run_id),
+            on_interrupt=lambda: workflow_runs.stop_workflow_run(self.db, None, run_id),
+        )
+        if self.args.json:
+            display.print_json({"Run": run})
+        else:
+            self._summary(run)
+        latest = [node[2] for node in display.run_nodes(run) if node[2]]
+        ok = run["Status"] == "COMPLETED" and all(state == "SUCCEEDED" for state in latest)
+        return 0 if ok else 1
+
+    def _summary(self, run: dict[str, Any]) -> None:
+        """The run's end: status, where failed jobs' logs are, and the properties jobs published."""
+        self.say(f"run {run['WorkflowRunId']} ", display.styled(run["Status"]))
+        for kind, name, state, _attempts, _took, message in display.run_nodes(run):
+            if state and state != "SUCCEEDED":
+                node = next(n for n in run["Graph"]["Nodes"] if n["Name"] == name and n["Type"] == kind)
+                runs = node.get("JobDetails", {}).get("JobRuns", [])
+                hint = f"  (adhere logs {runs[-1]['Id']})" if runs else (f"  {message}" if message else "")
+                self.say(f"  {name}: ", display.styled(state), hint)
+        props = run.get("WorkflowRunProperties") or {}
+        if props:
+            self.say("run properties:")
+            for key, value in sorted(props.items()):
+                self.say(f"  {key} = {value}")
+
+    def start_job(self) -> int:
+        from orchestrator.service import job_runs, orchestration
+
+        orchestration.check(self.settings)
+        job_run_id = job_runs.start_job_run(
+            self.db, self.args.job, _job_args(self.args.arg), job_run_id=self.args.retry_of,
+            timeout=self.args.timeout * 60 if self.args.timeout else None,
+        )
+        if self.args.no_wait:
+            self.out({"JobRunId": job_run_id}, lambda: print(job_run_id))
+            return 0
+        parents: dict[str, str | None] = {}
+
+        def current() -> dict[str, Any]:
+            """The run and its automatic retries, followed to the last attempt."""
+            runs = [r for r in job_runs.get_job_runs(self.db, self.args.job) if _chain(r, job_run_id, parents)]
+            return runs[0] if runs else job_runs.get_job_run(self.db, None, job_run_id)
+
+        run = self._drive(scope=None, done=lambda: current()["JobRunState"] in _FINAL_JOB, view=current,
+                          on_interrupt=lambda: job_runs.batch_stop_job_run(self.db, self.args.job, [current()["Id"]]))
+        self.out({"JobRun": run}, lambda: self._print_job_runs([run]))
+        return 0 if run["JobRunState"] == "SUCCEEDED" else 1
+
+    def _drive(self, scope: str | None, done: Callable[[], bool], view: Callable[[], dict[str, Any]],
+               on_interrupt: Callable[[], Any]) -> dict[str, Any]:
+        """Host the orchestrator here unless `adhere serve` runs on this store; follow until done."""
+        from orchestrator.cli.live import LiveView
+        from orchestrator.service import orchestration
+
+        live = LiveView(self, view)
+        with orchestration.host(self.db, self.settings, scope=scope) as wait, live:
+            while True:
+                try:
+                    wait(done, live.refresh)
+                    break
+                except KeyboardInterrupt:
+                    if live.interrupted:
+                        raise
+                    live.interrupted = True
+                    self.say("stopping… (Ctrl-C again to leave the runs to the store)")
+                    on_interrupt()
+        return view()
+
+    def stop(self) -> int:
+        from orchestrator.service import workflow_runs
+
+        workflow_runs.stop_workflow_run(self.db, None, self.args.run_id)
+        self.out({}, lambda: self.say(f"stopping workflow run {self.args.run_id}"))
+        return 0
+
+    def stop_job_run(self) -> int:
+        from orchestrator.service import job_runs
+
+        result = job_runs.batch_stop_job_run(self.db, self.args.job, self.args.run_ids)
+
+        def render() -> None:
+            for ok in result["SuccessfulSubmissions"]:
+                self.say(f"stopping {ok['JobRunId']}")
+            for err in result["Errors"]:
+                detail = err["ErrorDetail"]
+                self.say(display.text(f"{err['JobRunId']}: {detail['ErrorCode']}: {detail['ErrorMessage']}"))
+
+        self.out(result, render)
+        return 1 if result["Errors"] else 0
+
+    def run_properties(self) -> int:
+        from orchestrator.service import workflow_runs
+
+        updates = _pairs(self.args.set, "--set")
+        if updates:
+            workflow_runs.put_workflow_run_properties(self.db, None, self.args.run_id, updates)
+        props = workflow_runs.get_workflow_run_properties(self.db, None, self.args.run_id)
+        self.out({"RunProperties": props},
+                 lambda: self.console.print(display.table(["property", "value"], sorted(props.items()))))
+        return 0
+
+    def serve(self) -> int:
+        import signal
+        import threading
+
+        from orchestrator.service import orchestration
+
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        with orchestration.host(self.db, self.settings, serving=True) as wait:
+            self.say(f"adhere serving on {self.db.safe_url} (Ctrl-C to stop)")
+            wait(stop.is_set, None)
+        return 0
+
+
+def _chain(run: dict[str, Any], root: str, parents: dict[str, str | None]) -> bool:
+    """True when ``run`` is ``root`` or an automatic retry descending from it."""
+    parents[run["Id"]] = run.get("PreviousRunId")
+    seen, current = 0, run["Id"]
+    while current and seen < 100:
+        if current == root:
+            return True
+        current, seen = parents.get(current), seen + 1
+    return False

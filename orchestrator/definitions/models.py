@@ -1,0 +1,295 @@
+"""Jobs, crawlers, triggers and workflows: Glue's Create* request shapes as frozen pydantic models.
+
+Python attributes are snake_case; Glue's PascalCase names are the aliases, and files may use
+either. Durations are seconds inside adhere and Glue minutes on the wire (``to_glue``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+from pydantic.alias_generators import to_pascal
+
+from orchestrator.definitions import text
+from orchestrator.definitions.durations import (
+    MAX_TIMEOUT_SECONDS,
+    duration_text,
+    parse_duration,
+    to_minutes,
+)
+from orchestrator.states import CrawlState, JobRunState, TriggerType
+
+# --- field types -------------------------------------------------------------------------------
+
+
+def _minutes(value: Any) -> Any:
+    return None if value is None else parse_duration(value, "minutes")
+
+
+def _seconds(value: Any) -> Any:
+    return None if value is None else parse_duration(value, "seconds")
+
+
+def _timeout_limit(value: float | None) -> float | None:
+    if value is not None and not 0 < value < MAX_TIMEOUT_SECONDS:
+        raise ValueError("must be more than 0 and less than 7 days (10080 minutes)")
+    return value
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+# Dumped as "90s" so that model_validate(model_dump()) keeps the value (a bare number means minutes).
+_AS_TEXT = PlainSerializer(duration_text, when_used="unless-none")
+NUMBER_OR_TEXT = {"type": ["number", "string"]}
+_SCHEMA = WithJsonSchema(
+    {"anyOf": [NUMBER_OR_TEXT, {"type": "null"}], "description": "Glue minutes, or '90s', '10m', '2h'"}
+)
+Timeout = Annotated[
+    float | None, BeforeValidator(_minutes), AfterValidator(_timeout_limit), _AS_TEXT, _SCHEMA
+]
+Delay = Annotated[float | None, BeforeValidator(_minutes), AfterValidator(_positive), _AS_TEXT, _SCHEMA]
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0), WithJsonSchema(NUMBER_OR_TEXT)]
+
+
+
+def _check_name(value: str) -> str:
+    if problem := text.name_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _stringify(value: Any) -> Any:
+    """YAML turns ``--flag: true`` into a bool; Glue arguments and tags are strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _stringify_map(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {_stringify(k): _stringify(v) for k, v in value.items()}
+    return value
+
+
+# Glue's NameString (Name, JobName, CrawlerName, WorkflowName): see orchestrator.definitions.text.
+Name = Annotated[str, AfterValidator(_check_name)]
+StrMap = Annotated[
+    dict[str, str],
+    BeforeValidator(_stringify_map),
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}),
+]
+VersionStr = Annotated[str, BeforeValidator(_stringify), WithJsonSchema(NUMBER_OR_TEXT)]
+
+
+class GlueModel(BaseModel):
+    """Frozen, closed (unknown fields are errors), PascalCase aliases; both spellings load.
+
+    Empty defaults are factories: pydantic deep-copies a default value on every validation.
+    """
+
+    model_config = ConfigDict(
+        populate_by_name=True, extra="forbid", frozen=True, alias_generator=to_pascal
+    )
+
+    def _glue(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+class JobCommand(GlueModel):
+    """Which engine runs the job (``Name``) and the script it runs."""
+
+    name: str = "pythonshell"
+    script_location: str
+    python_version: VersionStr | None = None
+    runtime: VersionStr | None = None
+
+
+class ExecutionProperty(GlueModel):
+    max_concurrent_runs: int = Field(1, ge=1)
+
+
+class NotificationProperty(GlueModel):
+    """``notify_delay_after`` is seconds here, whole minutes in ``to_glue``."""
+
+    notify_delay_after: Delay = None
+
+
+class RetryPolicy(GlueModel):
+    """adhere extension: the delay before automatic retry n is ``initial_delay * multiplier**(n-1)``."""
+
+    initial_delay: Seconds = 0
+    multiplier: float = Field(2, ge=1)
+    max_delay: Seconds = 300
+    jitter: Seconds = 0
+
+
+class Job(GlueModel):
+    """A job definition (Glue CreateJob). ``timeout`` is seconds."""
+
+    name: Name
+    description: str | None = None
+    role: str | None = None
+    command: JobCommand
+    default_arguments: StrMap = Field(default_factory=dict)
+    non_overridable_arguments: StrMap = Field(default_factory=dict)
+    max_retries: int = Field(0, ge=0)
+    timeout: Timeout = None
+    notification_property: NotificationProperty | None = None
+    execution_property: ExecutionProperty = Field(default_factory=ExecutionProperty)
+    worker_type: str | None = None
+    number_of_workers: int | None = Field(None, ge=1)
+    max_capacity: float | None = Field(None, gt=0)
+    glue_version: VersionStr | None = None
+    job_run_queuing_enabled: bool = False
+    retry_policy: RetryPolicy | None = None
+    tags: StrMap = Field(default_factory=dict)
+
+    def to_glue(self) -> dict[str, Any]:
+        """Glue's Job shape; ``RetryPolicy`` stays as an extension key."""
+        out = self._glue()
+        out.pop("Tags", None)  # not part of Glue's Job shape (GetTags serves them)
+        if self.timeout is not None:
+            out["Timeout"] = to_minutes(self.timeout)
+        _notify_minutes(out, self.notification_property)
+        return out
+
+
+def _notify_minutes(out: dict[str, Any], prop: NotificationProperty | None) -> None:
+    if prop is not None and prop.notify_delay_after is not None:
+        out["NotificationProperty"]["NotifyDelayAfter"] = to_minutes(prop.notify_delay_after)
+
+
+# --- crawlers ----------------------------------------------------------------------------------
+
+
+class Crawler(GlueModel):
+    """A crawler definition (Glue CreateCrawler); what it does comes later."""
+
+    name: Name
+    role: str | None = None
+    database_name: str | None = None
+    description: str | None = None
+    targets: dict[str, Any] = Field(default_factory=dict)
+    schedule: str | None = None
+    table_prefix: str | None = None
+    schema_change_policy: dict[str, Any] | None = None
+    recrawl_policy: dict[str, Any] | None = None
+    configuration: str | None = None
+    tags: StrMap = Field(default_factory=dict)
+
+    def to_glue(self) -> dict[str, Any]:
+        out = self._glue()
+        out.pop("Tags", None)
+        return out
+
+
+# --- triggers ----------------------------------------------------------------------------------
+
+
+class Condition(GlueModel):
+    """One watched node: a job (``job_name``/``state``) or a crawler (``crawler_name``/``crawl_state``)."""
+
+    logical_operator: Literal["EQUALS"] = "EQUALS"
+    job_name: Name | None = None
+    state: JobRunState | None = None
+    crawler_name: Name | None = None
+    crawl_state: CrawlState | None = None
+
+
+class Predicate(GlueModel):
+    logical: Literal["AND", "ANY"] | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Action(GlueModel):
+    """Start one job or crawler; arguments, timeout (seconds) etc. override the job's for that run."""
+
+    job_name: Name | None = None
+    crawler_name: Name | None = None
+    arguments: StrMap = Field(default_factory=dict)
+    timeout: Timeout = None
+    notification_property: NotificationProperty | None = None
+    security_configuration: str | None = None
+
+    def to_glue(self) -> dict[str, Any]:
+        out = self._glue()
+        if not self.arguments:
+            out.pop("Arguments")
+        if self.timeout is not None:
+            out["Timeout"] = to_minutes(self.timeout)
+        _notify_minutes(out, self.notification_property)
+        return out
+
+
+class EventBatchingCondition(GlueModel):
+    batch_size: int = Field(ge=1, le=100)
+    batch_window: int | None = Field(None, ge=1, le=900)
+
+
+class Trigger(GlueModel):
+    """A trigger definition (Glue CreateTrigger)."""
+
+    name: Name
+    workflow_name: Name | None = None
+    type: TriggerType
+    schedule: str | None = None
+    predicate: Predicate | None = None
+    actions: list[Action]
+    description: str | None = None
+    start_on_creation: bool = False
+    event_batching_condition: EventBatchingCondition | None = None
+    tags: StrMap = Field(default_factory=dict)
+
+    def to_glue(self) -> dict[str, Any]:
+        """Glue's Trigger shape without ``State`` (the service owns it) and without create-only keys."""
+        out = self._glue()
+        for key in ("StartOnCreation", "Tags"):
+            out.pop(key, None)
+        out["Actions"] = [a.to_glue() for a in self.actions]
+        return out
+
+
+# --- workflows ---------------------------------------------------------------------------------
+
+
+class Workflow(GlueModel):
+    """A workflow definition (Glue CreateWorkflow); its members come from its triggers."""
+
+    name: Name
+    description: str | None = None
+    default_run_properties: StrMap = Field(default_factory=dict)
+    max_concurrent_runs: int | None = Field(None, ge=1)
+    tags: StrMap = Field(default_factory=dict)
+
+    def to_glue(self) -> dict[str, Any]:
+        out = self._glue()
+        out.pop("Tags", None)
+        return out
+
+
+class Definitions(GlueModel):
+    """Everything a set of definition files declares, with the DependsOn shorthand compiled."""
+
+    jobs: list[Job] = Field(default_factory=list)
+    crawlers: list[Crawler] = Field(default_factory=list)
+    triggers: list[Trigger] = Field(default_factory=list)
+    workflows: list[Workflow] = Field(default_factory=list)

@@ -1,0 +1,37 @@
+"""The store: the one place state lives and the only code that speaks SQL (SQLAlchemy 2; SQLite
+by default, PostgreSQL in production; the schema changes through alembic alone).
+
+One module per entity, each a set of verbs over typed rows that take the caller's ``Tx``:
+``store.job_runs.get(tx, run_id)``, ``store.firings.record(tx, scope, trigger)``.
+"""
+
+from __future__ import annotations
+
+from orchestrator.store import (
+    crawls,
+    definitions,
+    firings,
+    job_runs,
+    notifications,
+    orchestrators,
+    outbox,
+    workflow_runs,
+)
+from orchestrator.store.database import HEAD_REVISION, Store, Tx, new_id, now, safe_url
+
+__all__ = [
+    "HEAD_REVISION",
+    "Store",
+    "Tx",
+    "crawls",
+    "definitions",
+    "firings",
+    "job_runs",
+    "new_id",
+    "notifications",
+    "now",
+    "orchestrators",
+    "outbox",
+    "safe_url",
+    "workflow_runs",
+]

@@ -1,0 +1,193 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations build them; no DDL at run time.
+
+Definitions are kept whole as Glue-shaped JSON (UpdateJob replaces the whole definition);
+runs keep the columns the scheduler and watchdog query on. Core, not the ORM, and no dialect
+imported until it is used: every command of the CLI pays for what this module loads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every dialect (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class JSON(sa.TypeDecorator[Any]):
+    """JSON; JSONB on PostgreSQL (whose dialect is imported only there)."""
+
+    impl = sa.JSON()
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(sa.JSON())
+
+
+metadata = sa.MetaData()
+_NAME = sa.String(255)
+_ID = sa.String(67)
+_STATE = sa.String(16)
+
+
+def _column(name: str, kind: Any, *, null: bool = False, **options: Any) -> sa.Column[Any]:
+    return sa.Column(name, kind, nullable=null, **options)
+
+
+def _definitions(name: str, *extra: sa.Column[Any] | sa.Index) -> sa.Table:
+    return sa.Table(
+        name, metadata,
+        sa.Column("name", _NAME, primary_key=True),
+        _column("definition", JSON()),
+        *extra,
+        _column("created_on", UTCDateTime()),
+        _column("last_modified_on", UTCDateTime()),
+    )  # fmt: skip
+
+
+jobs = _definitions("jobs")
+crawlers = _definitions("crawlers", _column("state", _STATE, default="READY"))
+workflows = _definitions("workflows")
+triggers = sa.Table(
+    "triggers", metadata,
+    sa.Column("name", _NAME, primary_key=True),
+    _column("workflow_name", _NAME, null=True, index=True),
+    _column("type", _STATE),
+    _column("state", _STATE),
+    _column("definition", JSON()),
+    _column("created_on", UTCDateTime()),
+    _column("last_modified_on", UTCDateTime()),
+)  # fmt: skip
+
+workflow_runs = sa.Table(
+    "workflow_runs", metadata,
+    sa.Column("id", _ID, primary_key=True),
+    _column("workflow_name", _NAME, index=True),
+    _column("name", _NAME, null=True),
+    _column("status", _STATE, index=True),
+    _column("previous_run_id", _ID, null=True),
+    _column("started_on", UTCDateTime()),
+    _column("completed_on", UTCDateTime(), null=True),
+    _column("error_message", sa.Text, null=True),
+    _column("run_properties", JSON()),
+    # The workflow's triggers (Glue Trigger dicts) as they were when the run started.
+    _column("triggers", JSON()),
+)  # fmt: skip
+
+job_runs = sa.Table(
+    "job_runs", metadata,
+    sa.Column("id", _ID, primary_key=True),
+    _column("job_name", _NAME),
+    _column("workflow_run_id", _ID, null=True),
+    _column("workflow_name", _NAME, null=True),
+    _column("trigger_name", _NAME, null=True),
+    _column("attempt", sa.Integer, default=0),
+    _column("previous_run_id", _ID, null=True),
+    _column("state", _STATE),
+    _column("state_detail", sa.Text, null=True),
+    # Why a run is being stopped: STOPPED (on request) or TIMEOUT (by the watchdog).
+    _column("stop_reason", _STATE, null=True),
+    _column("command", sa.String(64)),
+    _column("arguments", JSON()),
+    # Everything the run was started with that the definition may later change.
+    _column("options", JSON()),
+    _column("predecessor_runs", JSON()),
+    _column("error_message", sa.Text, null=True),
+    _column("created_on", UTCDateTime()),
+    _column("started_on", UTCDateTime(), null=True),
+    _column("last_modified_on", UTCDateTime()),
+    _column("completed_on", UTCDateTime(), null=True),
+    _column("execution_time", sa.Integer, null=True),
+    _column("timeout", sa.Double, null=True),
+    # Deadlines live with the run so they survive a restart.
+    _column("not_before", UTCDateTime(), null=True),
+    _column("timeout_at", UTCDateTime(), null=True),
+    _column("notify_at", UTCDateTime(), null=True),
+    _column("notified_states", JSON()),
+    _column("owner", sa.String(64), null=True),
+    _column("engine_run_id", sa.Text, null=True),
+    sa.Index("ix_job_runs_job_state", "job_name", "state"),
+    sa.Index("ix_job_runs_state_owner", "state", "owner"),
+    sa.Index("ix_job_runs_workflow_run_state", "workflow_run_id", "state"),
+    sa.Index("ix_job_runs_workflow_run_job", "workflow_run_id", "job_name", "state"),
+)  # fmt: skip
+
+# One run of a crawler (Glue's Crawl). Until crawlers run, a crawl is recorded FAILED.
+crawls = sa.Table(
+    "crawls", metadata,
+    sa.Column("id", _ID, primary_key=True),
+    _column("crawler_name", _NAME, index=True),
+    _column("workflow_run_id", _ID, null=True),
+    _column("trigger_name", _NAME, null=True),
+    _column("state", _STATE),
+    _column("error_message", sa.Text, null=True),
+    _column("started_on", UTCDateTime()),
+    _column("completed_on", UTCDateTime(), null=True),
+    sa.Index("ix_crawls_workflow_run_crawler", "workflow_run_id", "crawler_name", "state"),
+)  # fmt: skip
+
+trigger_firings = sa.Table(
+    "trigger_firings", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _column("scope", _ID),
+    _column("trigger_name", _NAME),
+    _column("fired_on", UTCDateTime()),
+    # The unique key makes a second firing in the same workflow run impossible.
+    sa.UniqueConstraint("scope", "trigger_name", name="uq_trigger_firing"),
+)  # fmt: skip
+
+# The outbox: every state change that others react to, written in the same transaction.
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _column("kind", sa.String(32)),
+    _column("workflow_run_id", _ID, null=True),
+    _column("job_run_id", _ID, null=True),
+    _column("payload", JSON()),
+    _column("created_on", UTCDateTime()),
+    _column("processed", sa.Boolean, default=False),
+    sa.Index("ix_events_unprocessed", "processed"),
+)  # fmt: skip
+
+notifications = sa.Table(
+    "notifications", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    _column("detail_type", sa.String(64)),
+    _column("job_name", _NAME, null=True),
+    _column("job_run_id", _ID, null=True),
+    _column("state", _STATE, null=True),
+    _column("time", UTCDateTime(), index=True),
+    _column("event", JSON()),
+    _column("deliveries", JSON()),
+)  # fmt: skip
+
+# A live orchestrator process; runs it owns are re-checked when it stops beating.
+orchestrators = sa.Table(
+    "orchestrators", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    _column("host", _NAME),
+    _column("pid", sa.Integer),
+    _column("serving", sa.Boolean, default=False),
+    _column("started_on", UTCDateTime()),
+    _column("heartbeat_on", UTCDateTime()),
+)  # fmt: skip
