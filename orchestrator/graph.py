@@ -128,6 +128,14 @@ def downstream(graph: nx.DiGraph, start_nodes: Iterable[GraphNode]) -> set[Graph
     return reached
 
 
+def topological(graph: nx.DiGraph) -> list[GraphNode]:
+    """The nodes upstream first (ties by kind and name, so the order is stable); definitions
+    with cycles are refused when applied, so there is always such an order."""
+    import networkx as nx
+
+    return list(nx.lexicographical_topological_sort(graph, key=lambda n: (_KIND_ORDER[n[0]], n[1])))
+
+
 def node_id(kind: str, name: str) -> str:
     """Glue's ``wnode_<64 hex>``: derived from type and name only, so it is the same in every run."""
     digest = hashlib.sha256(f"{kind.upper()}\x00{name}".encode()).hexdigest()

@@ -15,15 +15,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator import deliveries, events, job_run, predicates, store
+from orchestrator import crawl, deliveries, events, job_run, predicates, store
 from orchestrator.effects import Effects
-from orchestrator.states import JobRunState, TriggerType, WorkflowRunStatus
+from orchestrator.states import CRAWL_TERMINAL, JobRunState, TriggerType, WorkflowRunStatus
 from orchestrator.store.outbox import Event
 
 _W = WorkflowRunStatus
 _TERMINAL = store.job_runs.TERMINAL
+_ENDED = _TERMINAL | {s.value for s in CRAWL_TERMINAL}
 _STATE_CHANGE = frozenset(events.JOB_STATE_SEVERITY)
-NO_CRAWLS = "crawlers do not run in this version of adhere; the crawl was recorded FAILED"
 Node = tuple[str, str]
 
 
@@ -35,9 +35,15 @@ class Snapshot:
     triggers: Mapping[str, Mapping[str, Any]]  # conditional, by name
     watchers: Mapping[Node, tuple[str, ...]]  # node -> the conditional triggers watching it
     predicates: Mapping[str, predicates.Compiled]
+    # A resumed run's nodes (see orchestrator/resume.py): those that may run in it (None: all),
+    # and the final states carried over from earlier runs, as (state, the run that produced it).
+    rerun: frozenset[Node] | None = None
+    carried: Mapping[Node, tuple[str, str | None]] = dataclasses.field(default_factory=dict)
+    overrides: Mapping[Node, Mapping[str, str]] = dataclasses.field(default_factory=dict)  # --arg, re-runs only
 
     @classmethod
-    def of(cls, triggers: Sequence[Mapping[str, Any]]) -> Snapshot:
+    def of(cls, triggers: Sequence[Mapping[str, Any]],
+           nodes: Sequence[store.workflow_run_nodes.RunNode] = ()) -> Snapshot:
         start, conditional, preds = [], {}, {}
         watchers: dict[Node, list[str]] = defaultdict(list)
         for trig in triggers:
@@ -48,7 +54,15 @@ class Snapshot:
                 conditional[trig["Name"]] = trig
                 for node in predicates.watched_nodes(pred):
                     watchers[node].append(trig["Name"])
-        return cls(tuple(start), conditional, {k: tuple(v) for k, v in watchers.items()}, preds)
+        rerun = frozenset((n.node_type, n.node_name) for n in nodes if n.origin == store.workflow_run_nodes.RERUN)
+        carried = {(n.node_type, n.node_name): (n.state, n.run_ids[-1] if n.run_ids else None)
+                   for n in nodes if n.origin != store.workflow_run_nodes.RERUN and n.state}
+        overrides = {(n.node_type, n.node_name): n.arguments for n in nodes if n.arguments}
+        return cls(tuple(start), conditional, {k: tuple(v) for k, v in watchers.items()}, preds,
+                   rerun if nodes else None, carried, overrides)
+
+    def may_run(self, node: Node) -> bool:
+        return self.rerun is None or node in self.rerun
 
 
 class Scheduler:
@@ -96,10 +110,11 @@ class Scheduler:
             if (run := headers.get(run_id)) is not None:
                 self._evaluate(tx, run, run_events, budget, effects)
 
-    def _snapshot(self, tx: store.Tx, run_id: str) -> Snapshot:
-        snap = self._snapshots.get(run_id)
+    def _snapshot(self, tx: store.Tx, run: store.workflow_runs.Header) -> Snapshot:
+        snap = self._snapshots.get(run.id)
         if snap is None:
-            snap = self._snapshots[run_id] = Snapshot.of(store.workflow_runs.triggers(tx, run_id))
+            nodes = store.workflow_run_nodes.of_run(tx, run.id) if run.previous_run_id else ()
+            snap = self._snapshots[run.id] = Snapshot.of(store.workflow_runs.triggers(tx, run.id), nodes)
         return snap
 
     def _evaluate(self, tx: store.Tx, run: store.workflow_runs.Header, run_events: Sequence[Event],
@@ -113,20 +128,23 @@ class Scheduler:
             return
         if run.status != _W.RUNNING.value:
             return
-        snap = self._snapshot(tx, run_id)
+        snap = self._snapshot(tx, run)
         fired = False
         candidates: set[str] = set()
         for event in run_events:
             if event.kind == store.outbox.WORKFLOW_RUN_STARTED:
                 for trig in snap.start:
-                    fired |= self._fire(tx, run, trig, [], budget, effects)
+                    fired |= self._fire(tx, run, trig, [], budget, effects, snap)
             elif event.kind == store.outbox.JOB_RUN_COMPLETED:
                 candidates.update(snap.watchers.get(("job", event.payload["job_name"]), ()))
             elif event.kind == store.outbox.CRAWL_COMPLETED:
                 candidates.update(snap.watchers.get(("crawler", event.payload["crawler_name"]), ()))
+            elif event.kind == store.outbox.NODE_SKIPPED:  # recorded SUCCEEDED by the operator
+                candidates.update(snap.watchers.get((event.payload["node_type"], event.payload["node_name"]), ()))
         witnesses = self._witnesses[run_id]
-        names = [n for n in sorted(candidates) if not _cannot_hold(tx, run_id, snap.predicates[n], witnesses, n)]
-        latest = _latest(tx, run_id, {node for n in names for node in predicates.watched_nodes(snap.predicates[n])})
+        names = [n for n in sorted(candidates) if not _cannot_hold(tx, run_id, snap, n, witnesses)]
+        latest = _latest(tx, run_id, {node for n in names for node in predicates.watched_nodes(snap.predicates[n])},
+                         snap.carried)
         for name in names:
             pred = snap.predicates[name]
             states = {node: (latest[node][1] if node in latest else None) for node in predicates.watched_nodes(pred)}
@@ -135,9 +153,9 @@ class Scheduler:
                 preds = [
                     {"JobName": job, "RunId": latest[("job", job)][0]}
                     for kind, job in sorted(predicates.watched_nodes(pred))
-                    if kind == "job" and (("job", job), states[("job", job)]) in wanted
+                    if kind == "job" and (("job", job), states[("job", job)]) in wanted and latest[("job", job)][0]
                 ]
-                fired |= self._fire(tx, run, snap.triggers[name], preds, budget, effects)
+                fired |= self._fire(tx, run, snap.triggers[name], preds, budget, effects, snap)
         idle = (
             not fired
             and not self.active_here(run_id, effects)
@@ -148,18 +166,22 @@ class Scheduler:
             self._ended(tx, run_id, effects)
 
     def _fire(self, tx: store.Tx, run: store.workflow_runs.Header, trig: Mapping[str, Any],
-              preds: Sequence[Mapping[str, str]], budget: _Budget, effects: Effects) -> bool:
+              preds: Sequence[Mapping[str, str]], budget: _Budget, effects: Effects, snap: Snapshot) -> bool:
+        # In a resumed run a trigger starts only the nodes that may run again in it: the others
+        # keep the state an earlier run gave them; one that would start none of them does not fire.
+        actions = [a for a in trig.get("AdhereActions") or [] if snap.may_run(_action_node(a))]
         # The unique key (scope, trigger) makes a second firing in this run a no-op.
-        if not store.firings.record(tx, run.id, trig["Name"]):
+        if not actions or not store.firings.record(tx, run.id, trig["Name"]):
             return False
         requests = []
-        for action in trig.get("AdhereActions") or []:
+        for action in actions:
             if action.get("crawler_name") and not action.get("job_name"):
-                _failed_crawl(tx, action["crawler_name"], run.id, trig["Name"])
+                crawl.record_failed(tx, action["crawler_name"], run.id, trig["Name"])
                 continue
             overrides = {"timeout": action.get("timeout"), "notification_property": action.get("notification_property")}
+            arguments = {**(action.get("arguments") or {}), **snap.overrides.get(("job", action["job_name"]), {})}
             requests.append(job_run.Request(
-                action["job_name"], arguments=action.get("arguments") or {}, trigger_name=trig["Name"],
+                action["job_name"], arguments=arguments, trigger_name=trig["Name"],
                 workflow_run_id=run.id, workflow_name=run.workflow_name, predecessor_runs=preds,
                 overrides=overrides, owner=self.owner if budget.take() else None,
             ))  # fmt: skip
@@ -212,30 +234,30 @@ def _announce(tx: store.Tx, event: Event, effects: Effects) -> None:
         deliveries.record(tx, notice, event.payload["job_name"], event.job_run_id, effects)
 
 
-def _failed_crawl(tx: store.Tx, crawler_name: str, workflow_run_id: str, trigger_name: str) -> None:
-    stamp = store.now()
-    crawl = store.crawls.Crawl(store.new_id("cr"), crawler_name, workflow_run_id, trigger_name, "FAILED",
-                               NO_CRAWLS, stamp, stamp)
-    store.crawls.insert(tx, crawl)
-    store.outbox.insert(tx, store.outbox.CRAWL_COMPLETED, workflow_run_id=workflow_run_id,
-                        payload={"crawler_name": crawler_name, "state": "FAILED", "crawl_id": crawl.id})
+def _action_node(action: Mapping[str, Any]) -> Node:
+    return ("job", action["job_name"]) if action.get("job_name") else ("crawler", action["crawler_name"])
 
 
-def _latest(tx: store.Tx, run_id: str, nodes: Iterable[Node]) -> dict[Node, tuple[str, str]]:
-    """(id, state) of the latest ended run of each node in this workflow run; active ones are absent."""
+def _latest(tx: store.Tx, run_id: str, nodes: Iterable[Node],
+            carried: Mapping[Node, tuple[str, str | None]]) -> dict[Node, tuple[str | None, str]]:
+    """(run id, state) of the latest ended run of each node in this workflow run, or the state
+    an earlier run gave it (a resumed run's carried nodes); active ones are absent."""
+    nodes = list(nodes)
     jobs = [name for kind, name in nodes if kind == "job"]
     crawlers = [name for kind, name in nodes if kind == "crawler"]
-    latest: dict[Node, tuple[str, str]] = {}
+    latest: dict[Node, tuple[str | None, str]] = {}
     for name, (rid, state) in store.job_runs.latest(tx, run_id, jobs).items():
-        if state in _TERMINAL:
-            latest[("job", name)] = (rid, state)
+        latest[("job", name)] = (rid, state)
     for name, found in store.crawls.latest(tx, run_id, crawlers).items():
         latest[("crawler", name)] = found
-    return latest
+    for node in nodes:
+        if node not in latest and node in carried:
+            state, rid = carried[node]
+            latest[node] = (rid, state)
+    return {node: found for node, found in latest.items() if found[1] in _ENDED}
 
 
-def _cannot_hold(tx: store.Tx, run_id: str, pred: predicates.Compiled, witnesses: dict[str, str],
-                 name: str) -> bool:
+def _cannot_hold(tx: store.Tx, run_id: str, snap: Snapshot, name: str, witnesses: dict[str, str]) -> bool:
     """A cheap necessary condition for AND over jobs (the common fan-in): every job has a run
     in a wanted state. False means "evaluate it properly", not that it holds.
 
@@ -243,13 +265,15 @@ def _cannot_hold(tx: store.Tx, run_id: str, pred: predicates.Compiled, witnesses
     blocked it last time is a single-row lookup, and only when that job is done is the whole
     set counted again (and the job still missing, latest in the list, becomes the witness).
     """
+    pred = snap.predicates[name]
     if pred.logical == "ANY" or len(pred.conditions) < 4 or any(kind != "job" for (kind, _), _ in pred.conditions):
         return False
     wanted = {state for _, state in pred.conditions if state is not None}
     witness = witnesses.get(name)
     if witness is not None and not store.job_runs.job_in_states(tx, run_id, witness, wanted):
         return True
-    jobs = [job for (_, job), _ in pred.conditions]
+    # Jobs whose state a resumed run carries over, in a wanted state, are done already.
+    jobs = [job for (_, job), _ in pred.conditions if snap.carried.get(("job", job), ("",))[0] not in wanted]
     done = store.job_runs.jobs_in_states(tx, run_id, jobs, wanted)
     missing = [job for job in jobs if job not in done]
     if not missing:

@@ -14,6 +14,7 @@ from orchestrator import graph
 from orchestrator.store.crawls import Crawl
 from orchestrator.store.definitions import Definition
 from orchestrator.store.job_runs import TERMINAL, JobRun
+from orchestrator.store.workflow_run_nodes import RunNode
 from orchestrator.store.workflow_runs import WorkflowRun
 
 INTERNAL_KEYS = ("AdhereActions",)
@@ -93,10 +94,16 @@ def workflow_graph(triggers: Sequence[Mapping[str, Any]], job_runs: Sequence[Job
 
 
 def workflow_run(run: WorkflowRun, job_runs: Sequence[JobRun], crawls: Sequence[Crawl],
-                 *, include_graph: bool) -> dict[str, Any]:
-    """Glue's WorkflowRun; ``Statistics`` count each node once, by its latest run."""
-    latest_jobs = {r.job_name: r.state for r in job_runs}  # in creation order: the last one wins
-    latest_crawls = {c.crawler_name: c.state for c in crawls}
+                 *, include_graph: bool, carried: Sequence[RunNode] = ()) -> dict[str, Any]:
+    """Glue's WorkflowRun; ``Statistics`` count each node once, by its latest run. A resumed
+    run's carried nodes show the runs (in ``job_runs``/``crawls`` too) and the state an earlier
+    run gave them, as Glue copies them; a node the operator skipped counts as SUCCEEDED."""
+    latest_jobs = {r.job_name: r.state for r in job_runs if r.workflow_run_id == run.id}  # the last one wins
+    latest_crawls = {c.crawler_name: c.state for c in crawls if c.workflow_run_id == run.id}
+    for node in carried:
+        latest = latest_jobs if node.node_type == "job" else latest_crawls
+        if node.state and node.node_name not in latest:
+            latest[node.node_name] = node.state
     out: dict[str, Any] = {
         "Name": run.workflow_name,
         "WorkflowRunId": run.id,

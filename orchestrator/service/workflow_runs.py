@@ -1,16 +1,18 @@
 """Workflow runs (StartWorkflowRun, GetWorkflowRun, GetWorkflowRuns, StopWorkflowRun,
-GetWorkflowRunProperties, PutWorkflowRunProperties)."""
+ResumeWorkflowRun, GetWorkflowRunProperties, PutWorkflowRunProperties), and adhere's bulk
+repair and run history."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator import errors, job_run, store
+from orchestrator import crawl, errors, job_run, resume, store
 from orchestrator.service import shapes
 from orchestrator.service.workflows import workflow
-from orchestrator.states import WorkflowRunStatus
+from orchestrator.states import JobRunState, WorkflowRunStatus
+from orchestrator.store.workflow_run_nodes import RunNode
 from orchestrator.store.workflow_runs import WorkflowRun
 
 _W = WorkflowRunStatus
@@ -52,10 +54,18 @@ def _run(tx: store.Tx, name: str | None, run_id: str) -> WorkflowRun:
 
 
 def shape(tx: store.Tx, run: WorkflowRun, *, include_graph: bool) -> dict[str, Any]:
-    """GetWorkflowRun's WorkflowRun of a row, read with its job runs and crawls."""
+    """GetWorkflowRun's WorkflowRun of a row, read with its job runs and crawls (and, for a
+    resumed run, those of the nodes it carried over)."""
     job_runs = store.job_runs.of_workflow_run(tx, run.id)
     crawls = store.crawls.of_workflow_run(tx, run.id)
-    return shapes.workflow_run(run, job_runs, crawls, include_graph=include_graph)
+    carried = [n for n in store.workflow_run_nodes.of_run(tx, run.id) if n.state] if run.previous_run_id else []
+    if include_graph and carried:
+        ids = [rid for n in carried for rid in n.run_ids]
+        earlier_jobs = store.job_runs.get_many(tx, ids)
+        earlier_crawls = store.crawls.get_many(tx, ids)
+        job_runs += [earlier_jobs[rid] for n in carried for rid in n.run_ids if rid in earlier_jobs]
+        crawls += [earlier_crawls[rid] for n in carried for rid in n.run_ids if rid in earlier_crawls]
+    return shapes.workflow_run(run, job_runs, crawls, include_graph=include_graph, carried=carried)
 
 
 def get_workflow_run(db: store.Store, name: str | None, run_id: str, include_graph: bool = True) -> dict[str, Any]:
@@ -109,3 +119,157 @@ def put_workflow_run_properties(db: store.Store, name: str | None, run_id: str,
             raise errors.EntityNotFoundException(f"Workflow run {run_id} not found")
         if before.status not in store.workflow_runs.ACTIVE:
             raise errors.IllegalWorkflowStateException(f"Workflow run {run_id} is {before.status}")
+
+
+# --- resuming ----------------------------------------------------------------------------------
+
+
+def finals(tx: store.Tx, run: WorkflowRun) -> dict[resume.Node, resume.Final]:
+    """Each node's final state in a run: its own latest run there, else what the run carried
+    over from an earlier one (or the operator recorded)."""
+    out: dict[resume.Node, resume.Final] = {}
+    for node in store.workflow_run_nodes.of_run(tx, run.id):
+        if node.origin != store.workflow_run_nodes.RERUN and node.state:
+            out[(node.node_type, node.node_name)] = resume.Final(
+                node.state, node.source_run_id or run.id, tuple(node.run_ids),
+                skipped=node.origin == store.workflow_run_nodes.SKIPPED, note=node.note,
+            )  # fmt: skip
+    own: dict[resume.Node, list[tuple[str, str]]] = {}
+    for job in store.job_runs.of_workflow_run(tx, run.id):
+        own.setdefault(("job", job.job_name), []).append((job.id, job.state))
+    for c in store.crawls.of_workflow_run(tx, run.id):
+        own.setdefault(("crawler", c.crawler_name), []).append((c.id, c.state))
+    for node, runs in own.items():
+        out[node] = resume.Final(runs[-1][1], run.id, tuple(rid for rid, _ in runs))
+    return out
+
+
+def resume_workflow_run(
+    db: store.Store, name: str | None, run_id: str, node_ids: Sequence[str] = (), *, failed: bool = False,
+    only: bool = False, skip: Sequence[str] = (), reason: str | None = None,
+    arguments: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, Any]:
+    """ResumeWorkflowRun: a new run of a COMPLETED run's graph (``PreviousRunId`` the original)
+    in which the chosen nodes and what is downstream of them run again, started directly, and
+    every other node keeps its final state and runs (see ``orchestrator/resume.py``).
+
+    Extensions: ``failed`` chooses every node that ended in failure and re-runs, besides them,
+    only what never ran because of them (then ``RunId`` is None when nothing failed); ``only``
+    re-runs the chosen nodes alone; ``skip`` records nodes SUCCEEDED by the operator (with
+    ``reason``) and runs what is downstream of them; ``arguments`` maps a job to argument
+    overrides for its re-run. Node references are ``wnode_`` ids or (``job:``/``crawler:``)
+    names."""
+    overrides = {job: {(k if k.startswith("--") else f"--{k}"): v for k, v in args.items()}
+                 for job, args in (arguments or {}).items()}
+    with db.transaction() as tx:
+        original = _run(tx, name, run_id)
+        if original.status != _W.COMPLETED.value:
+            raise errors.IllegalWorkflowStateException(
+                f"Workflow run {run_id} is {original.status}: only a COMPLETED run can be resumed"
+            )
+        wf = store.definitions.get(tx, "workflow", original.workflow_name, lock=True)  # admission is serialised
+        if wf is None:
+            raise errors.EntityNotFoundException(f"Workflow {original.workflow_name} not found")
+        chosen = resume.resolve(original.triggers, node_ids)
+        skipped = resume.resolve(original.triggers, skip)
+        if not (chosen or skipped or failed):
+            raise errors.InvalidInputException("choose at least one node to resume")
+        plan = resume.plan(original.triggers, finals(tx, original), chosen, failed=failed, only=only, skip=skipped)
+        if unknown := sorted(set(overrides) - {n for k, n in plan.rerun if k == "job"}):
+            raise errors.InvalidInputException(f"--arg names jobs that do not run again in this resume: {', '.join(unknown)}")
+        if not (plan.start or plan.skip):
+            return {"RunId": None, "NodeIds": []}  # ``failed`` and nothing failed
+        limit = wf.spec.get("max_concurrent_runs")
+        if limit and store.workflow_runs.count_active(tx, original.workflow_name) >= limit:
+            raise errors.ConcurrentRunsExceededException(f"Concurrent runs exceeded for workflow: {original.workflow_name}.")
+        stamp = store.now()
+        new = WorkflowRun(store.new_id("wr"), original.workflow_name, None, _W.RUNNING.value, original.id, stamp,
+                          None, None, dict(original.run_properties), original.triggers)
+        store.workflow_runs.insert(tx, new)
+        store.workflow_run_nodes.insert(tx, _recorded(new.id, plan, overrides, reason, stamp))
+        _start_chosen(tx, new, original, plan, overrides)
+        for kind, node_name in plan.skip:
+            store.outbox.insert(tx, store.outbox.NODE_SKIPPED, workflow_run_id=new.id,
+                                payload={"node_type": kind, "node_name": node_name})
+    return {"RunId": new.id, "NodeIds": plan.node_ids}
+
+
+def _recorded(run_id: str, plan: resume.Plan, overrides: Mapping[str, Mapping[str, str]], reason: str | None,
+              stamp: Any) -> list[RunNode]:
+    nodes = [RunNode(run_id, kind, node, store.workflow_run_nodes.RERUN, None, None, [],
+                     dict(overrides.get(node, {})) if kind == "job" else {}, None, stamp)
+             for kind, node in sorted(plan.rerun)]
+    nodes += [RunNode(run_id, kind, node, store.workflow_run_nodes.CARRIED, final.state, final.source,
+                      list(final.run_ids), {}, final.note, stamp)
+              for (kind, node), final in sorted(plan.carried.items())]
+    nodes += [RunNode(run_id, kind, node, store.workflow_run_nodes.SKIPPED, JobRunState.SUCCEEDED.value, None, [],
+                      {}, reason or "skipped by the operator", stamp)
+              for kind, node in plan.skip]
+    return nodes
+
+
+def _start_chosen(tx: store.Tx, new: WorkflowRun, original: WorkflowRun, plan: resume.Plan,
+                  overrides: Mapping[str, Mapping[str, str]]) -> None:
+    """The chosen nodes start directly (the start trigger does not fire again), each with what
+    the trigger that started it gave it in the original run; job definitions are read afresh."""
+    last = {job.job_name: job for job in store.job_runs.of_workflow_run(tx, original.id)}
+    requests = []
+    for kind, node in plan.start:
+        if kind == "crawler":
+            crawl.record_failed(tx, node, new.id, None)
+            continue
+        before = last.get(node)
+        requests.append(job_run.Request(
+            node, arguments={**(before.arguments if before else {}), **overrides.get(node, {})},
+            trigger_name=before.trigger_name if before else None, workflow_run_id=new.id,
+            workflow_name=new.workflow_name, predecessor_runs=before.predecessor_runs if before else (),
+        ))  # fmt: skip
+    job_run.create(tx, requests, direct=False)
+
+
+def resume_failed_runs(db: store.Store, workflow_name: str, *, since: Any = None,
+                       dry_run: bool = False) -> list[dict[str, Any]]:
+    """Bulk repair (an adhere extension): resume, each into a new run of its own and only once,
+    every COMPLETED run of a workflow that has nodes that ended in failure. Returns per run its
+    ``WorkflowRunId``, the failed nodes and the resume's ``RunId``/``NodeIds`` (none when
+    ``dry_run``, or when it was resumed already)."""
+    with db.read() as tx:
+        workflow(tx, workflow_name)
+        runs = store.workflow_runs.find(tx, workflow_name, limit=None, status=_W.COMPLETED.value, since=since)
+        resumed = {r.previous_run_id for r in store.workflow_runs.resumed_from(tx, [r.id for r in runs])}
+        failing = []
+        for run in reversed(runs):  # oldest first
+            bad = sorted(n for n, f in finals(tx, run).items() if f.state in resume.FAILED_STATES)
+            if bad and run.id not in resumed:
+                failing.append((run, bad))
+    out = []
+    for run, bad in failing:
+        result: dict[str, Any] = {"WorkflowRunId": run.id, "Failed": [f"{k}:{n}" for k, n in bad]}
+        if not dry_run:
+            result.update(resume_workflow_run(db, workflow_name, run.id, failed=True))
+        out.append(result)
+    return out
+
+
+def get_workflow_run_history(db: store.Store, run_id: str) -> dict[str, Any]:
+    """The chain of runs a run belongs to (the original, then each resume, oldest first), and
+    for each of its nodes which run produced its final state (an adhere extension)."""
+    with db.read() as tx:
+        run = _run(tx, None, run_id)
+        chain = [run]
+        while chain[0].previous_run_id and (earlier := store.workflow_runs.get(tx, chain[0].previous_run_id)):
+            chain.insert(0, earlier)
+        later = store.workflow_runs.resumed_from(tx, [run.id])
+        while later:
+            chain += later
+            later = store.workflow_runs.resumed_from(tx, [r.id for r in later])
+        nodes = finals(tx, run)
+    return {
+        "Runs": [{"WorkflowRunId": r.id, "PreviousRunId": r.previous_run_id, "Status": r.status,
+                  "StartedOn": r.started_on, "CompletedOn": r.completed_on} for r in chain],
+        "Nodes": [
+            {"Type": kind.upper(), "Name": node, "State": f.state, "RunId": f.source, "Runs": list(f.run_ids),
+             **({"SkippedBy": "operator", "Reason": f.note} if f.skipped else {})}
+            for (kind, node), f in sorted(nodes.items())
+        ],
+    }

@@ -15,6 +15,7 @@ from orchestrator.store import (
     notifications,
     orchestrators,
     outbox,
+    workflow_run_nodes,
     workflow_runs,
 )
 from orchestrator.store.database import HEAD_REVISION, Store, Tx, new_id, now, safe_url
@@ -33,5 +34,6 @@ __all__ = [
     "orchestrators",
     "outbox",
     "safe_url",
+    "workflow_run_nodes",
     "workflow_runs",
 ]

@@ -41,6 +41,13 @@ def insert(tx: Tx, crawl: Crawl) -> None:
     tx.execute(sa.insert(_t), values(crawl))
 
 
+def get_many(tx: Tx, ids: Iterable[str]) -> dict[str, Crawl]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return {row[0]: Crawl(*row) for row in tx.execute(sa.select(_t).where(_t.c.id.in_(wanted)))}
+
+
 def of_workflow_run(tx: Tx, workflow_run_id: str) -> list[Crawl]:
     return [Crawl(*row) for row in tx.execute(_OF_WORKFLOW_RUN, {"_run": workflow_run_id})]
 

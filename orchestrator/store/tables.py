@@ -85,7 +85,7 @@ workflow_runs = sa.Table(
     _column("workflow_name", _NAME, index=True),
     _column("name", _NAME, null=True),
     _column("status", _STATE, index=True),
-    _column("previous_run_id", _ID, null=True),
+    _column("previous_run_id", _ID, null=True, index=True),
     _column("started_on", UTCDateTime()),
     _column("completed_on", UTCDateTime(), null=True),
     _column("error_message", sa.Text, null=True),
@@ -130,6 +130,23 @@ job_runs = sa.Table(
     sa.Index("ix_job_runs_state_owner", "state", "owner"),
     sa.Index("ix_job_runs_workflow_run_state", "workflow_run_id", "state"),
     sa.Index("ix_job_runs_workflow_run_job", "workflow_run_id", "job_name", "state"),
+)  # fmt: skip
+
+# What a resumed workflow run knows of each node, recorded when it is created (ResumeWorkflowRun):
+# "rerun" (may run in it), "carried" (its final state and runs come from an earlier run) or
+# "skipped" (recorded SUCCEEDED by the operator, who repaired its output by hand).
+workflow_run_nodes = sa.Table(
+    "workflow_run_nodes", metadata,
+    sa.Column("workflow_run_id", _ID, primary_key=True),
+    sa.Column("node_type", _STATE, primary_key=True),
+    sa.Column("node_name", _NAME, primary_key=True),
+    _column("origin", _STATE),
+    _column("state", _STATE, null=True),
+    _column("source_run_id", _ID, null=True),
+    _column("run_ids", JSON()),
+    _column("arguments", JSON()),  # a re-run node's argument overrides, for this run only
+    _column("note", sa.Text, null=True),
+    _column("recorded_on", UTCDateTime()),
 )  # fmt: skip
 
 # One run of a crawler (Glue's Crawl). Until crawlers run, a crawl is recorded FAILED.

@@ -36,11 +36,12 @@ class WorkflowRun:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Header:
-    """A run's id, workflow and status: what evaluating its triggers needs besides the snapshot."""
+    """What evaluating a run's triggers needs besides its snapshot."""
 
     id: str
     workflow_name: str
     status: str
+    previous_run_id: str | None  # set on a resumed run
 
 
 _COLUMNS = tuple(c.name for c in _t.columns)
@@ -49,7 +50,7 @@ _BP = sa.bindparam
 _SELECT = sa.select(_t)
 _GET = _SELECT.where(_t.c.id == _BP("_id"))
 _GET_LOCKED = _GET.with_for_update()
-_HEADERS = sa.select(_t.c.id, _t.c.workflow_name, _t.c.status).where(
+_HEADERS = sa.select(_t.c.id, _t.c.workflow_name, _t.c.status, _t.c.previous_run_id).where(
     _t.c.id.in_(_BP("_ids", expanding=True))
 ).order_by(_t.c.id)
 _HEADERS_LOCKED = _HEADERS.with_for_update()
@@ -92,12 +93,34 @@ def status(tx: Tx, run_id: str) -> str | None:
     return tx.execute(_STATUS, {"_id": run_id}).scalar()
 
 
-def find(tx: Tx, workflow_name: str | None = None, limit: int = 100) -> list[WorkflowRun]:
-    """Runs newest first, of one workflow or all."""
-    query = _SELECT.order_by(_t.c.started_on.desc()).limit(limit)
+def find(tx: Tx, workflow_name: str | None = None, limit: int | None = 100, *, status: str | None = None,
+         since: dt.datetime | None = None) -> list[WorkflowRun]:
+    """Runs newest first, of one workflow or all (in a status, started since a time)."""
+    query = _SELECT.order_by(_t.c.started_on.desc(), _t.c.id)
     if workflow_name:
         query = query.where(_t.c.workflow_name == workflow_name)
+    if status:
+        query = query.where(_t.c.status == status)
+    if since:
+        query = query.where(_t.c.started_on >= since)
+    if limit:
+        query = query.limit(limit)
     return [WorkflowRun(*row) for row in tx.execute(query)]
+
+
+def resumed_from(tx: Tx, run_ids: Iterable[str]) -> list[WorkflowRun]:
+    """The runs that resume any of ``run_ids`` (their PreviousRunId), oldest first."""
+    wanted = sorted(set(run_ids))
+    if not wanted:
+        return []
+    query = _SELECT.where(_t.c.previous_run_id.in_(wanted)).order_by(_t.c.started_on, _t.c.id)
+    return [WorkflowRun(*row) for row in tx.execute(query)]
+
+
+def with_prefix(tx: Tx, prefix: str, limit: int = 10) -> list[str]:
+    """Run ids that start with ``prefix`` (a user's short id), at most ``limit``."""
+    query = sa.select(_t.c.id).where(_t.c.id.startswith(prefix, autoescape=True)).order_by(_t.c.id).limit(limit)
+    return list(tx.execute(query).scalars())
 
 
 def count_active(tx: Tx, workflow_name: str) -> int:

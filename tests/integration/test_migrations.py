@@ -25,13 +25,14 @@ from orchestrator import errors, store
 from orchestrator.store import tables
 
 ALEMBIC_INI = Path(store.__file__).resolve().parents[2] / "migrations" / "alembic.ini"
-REVISIONS = ["0001", "0002", "0003"]  # oldest first
+REVISIONS = ["0001", "0002", "0003", "0004"]  # oldest first
 METADATA = tables.metadata
 # What each revision adds, so that one step down is checked for exactly what it removes.
 ADDED_BY = {
-    "0001": {"tables": set(METADATA.tables) - {"crawls"}, "indexes": set()},
+    "0001": {"tables": set(METADATA.tables) - {"crawls", "workflow_run_nodes"}, "indexes": set()},
     "0002": {"tables": set(), "indexes": {("job_runs", "ix_job_runs_workflow_run_job")}},
     "0003": {"tables": {"crawls"}, "indexes": set()},
+    "0004": {"tables": {"workflow_run_nodes"}, "indexes": {("workflow_runs", "ix_workflow_runs_previous_run_id")}},
 }
 
 
@@ -222,8 +223,11 @@ def test_a_store_at_head_accepts_rows_in_every_table(db: store.Store) -> None:
                                                   {"detail": {"state": "FAILED"}}, {})
         store.notifications.insert(tx, notice)
         store.orchestrators.register(tx, "o1", "host", 1, serving=True)
+        node = store.workflow_run_nodes.RunNode(run.id, "job", "job-1", "carried", "FAILED", "wr_0", ["jr_0"],
+                                                {"--a": "2"}, None, stamp)
+        store.workflow_run_nodes.insert(tx, [node])
         written |= {"workflow_runs", "job_runs", "crawls", "trigger_firings", "events", "notifications",
-                    "orchestrators"}
+                    "orchestrators", "workflow_run_nodes"}
     assert written == set(METADATA.tables)  # a new table needs a line here
     with db.transaction() as tx:
         job = store.definitions.get(tx, "job", "job-1")
@@ -247,6 +251,7 @@ def test_a_store_at_head_accepts_rows_in_every_table(db: store.Store) -> None:
         assert store.notifications.find(tx) == [notice]
         [orch] = store.orchestrators.find(tx)
         assert (orch.id, orch.serving, orch.pid) == ("o1", True, 1)
+        assert store.workflow_run_nodes.of_run(tx, run.id) == [node]
 
 
 def test_rows_are_typed_as_their_tables() -> None:
@@ -257,6 +262,7 @@ def test_rows_are_typed_as_their_tables() -> None:
         (store.crawls.Crawl, tables.crawls),
         (store.notifications.Notification, tables.notifications),
         (store.orchestrators.Orchestrator, tables.orchestrators),
+        (store.workflow_run_nodes.RunNode, tables.workflow_run_nodes),
     ]
     for row_type, table in pairs:
         assert [f.name for f in dataclasses.fields(row_type)] == [c.name for c in table.columns], row_type

@@ -35,6 +35,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from orchestrator import crawl as crawling
 from orchestrator import errors, job_run, runner, scheduler, states, store
 from orchestrator.definitions import loading
 from orchestrator.effects import Effects
@@ -701,7 +702,7 @@ def test_a_crawler_action_is_recorded_failed_and_fires_its_watchers(db: store.St
     assert sorted((c.crawler_name, c.state, c.trigger_name) for c in crawls) == [
         ("crawl", "FAILED", "go"), ("quiet", "FAILED", "go"),
     ]  # fmt: skip
-    assert all(c.error_message == scheduler.NO_CRAWLS and "crawlers do not run" in c.error_message for c in crawls)
+    assert all(c.error_message == crawling.NO_CRAWLS and "crawlers do not run" in c.error_message for c in crawls)
     assert all(c.completed_on is not None and c.completed_on >= c.started_on for c in crawls)
     assert fired(db, run_id) == {"go", "on-crawl-failed"}  # in the same step, from the crawl's event
     [after] = job_runs_of(db, run_id)
@@ -715,7 +716,7 @@ def test_a_crawler_action_is_recorded_failed_and_fires_its_watchers(db: store.St
     assert run["Statistics"]["FailedActions"] == 2 and run["Statistics"]["SucceededActions"] == 1
     nodes = {n["Name"]: n for n in run["Graph"]["Nodes"]}
     [crawl] = nodes["crawl"]["CrawlerDetails"]["Crawls"]
-    assert crawl["State"] == "FAILED" and crawl["ErrorMessage"] == scheduler.NO_CRAWLS
+    assert crawl["State"] == "FAILED" and crawl["ErrorMessage"] == crawling.NO_CRAWLS
 
 
 def test_a_run_whose_trigger_starts_only_crawlers_completes(db: store.Store, scripts: Path) -> None:

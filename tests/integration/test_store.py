@@ -394,7 +394,7 @@ def test_workflow_runs_are_typed_rows(db: store.Store) -> None:
         assert store.workflow_runs.get(tx, run.id) == run
         assert store.workflow_runs.get(tx, "wr_missing") is None
         assert store.workflow_runs.headers(tx, [run.id, "wr_missing"]) == {
-            run.id: store.workflow_runs.Header(run.id, "wf", "RUNNING")
+            run.id: store.workflow_runs.Header(run.id, "wf", "RUNNING", None)
         }
         assert store.workflow_runs.status(tx, run.id) == "RUNNING"
         assert store.workflow_runs.status(tx, "wr_missing") is None
@@ -511,8 +511,8 @@ def test_headers_of_several_runs(db: store.Store) -> None:
     with db.transaction() as tx:
         x, y = _workflow_run(tx, W.RUNNING), _workflow_run(tx, W.STOPPING, name="other")
         assert store.workflow_runs.headers(tx, [y.id, x.id, y.id, "wr_missing"]) == {
-            x.id: store.workflow_runs.Header(x.id, "wf", "RUNNING"),
-            y.id: store.workflow_runs.Header(y.id, "other", "STOPPING"),
+            x.id: store.workflow_runs.Header(x.id, "wf", "RUNNING", None),
+            y.id: store.workflow_runs.Header(y.id, "other", "STOPPING", None),
         }
         assert store.workflow_runs.headers(tx, []) == {}
 

@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("orchestrator", "engines", "catalog", "migrations")
 PURE = ("orchestrator.states", "orchestrator.predicates", "orchestrator.graph", "orchestrator.definitions",
-        "orchestrator.events")
+        "orchestrator.events", "orchestrator.resume")
 
 
 def _modules() -> dict[str, Path]:
