@@ -7,7 +7,8 @@ as GetWorkflow/GetWorkflowRun draw them. Pure: triggers and runs in, plain value
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import heapq
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ def _node(item: Mapping[str, Any]) -> GraphNode | None:
     return None
 
 
-class _Digraph:
+class Digraph:
     """What run graphs and statistics read of an ``nx.DiGraph`` (nodes, edges, in its order), without
     importing networkx: only cycle checks and reachability need it.
     """
@@ -56,6 +57,9 @@ class _Digraph:
         self.add_node(v)
         self._succ[u][v] = None
 
+    def successors(self, node: GraphNode) -> Iterator[GraphNode]:
+        return iter(self._succ.get(node, ()))
+
     @property
     def edges(self) -> Iterator[tuple[GraphNode, GraphNode]]:
         return ((u, v) for u, succ in self._succ.items() for v in succ)
@@ -70,7 +74,7 @@ def workflow_graph(triggers: Sequence[Trigger | Mapping[str, Any]]) -> nx.DiGrap
     return graph
 
 
-def _add_triggers(graph: _Digraph | nx.DiGraph, triggers: Sequence[Trigger | Mapping[str, Any]]) -> None:
+def _add_triggers(graph: Digraph | nx.DiGraph, triggers: Sequence[Trigger | Mapping[str, Any]]) -> None:
     for trigger in triggers:
         glue = _glue(trigger)
         me: GraphNode = ("trigger", glue["Name"])
@@ -83,10 +87,18 @@ def _add_triggers(graph: _Digraph | nx.DiGraph, triggers: Sequence[Trigger | Map
                 graph.add_edge(me, started)
 
 
-def _plain_graph(triggers: Sequence[Trigger | Mapping[str, Any]]) -> _Digraph:
-    graph = _Digraph()
+def _plain_graph(triggers: Sequence[Trigger | Mapping[str, Any]] | Digraph) -> Digraph:
+    if isinstance(triggers, Digraph):
+        return triggers
+    graph = Digraph()
     _add_triggers(graph, triggers)
     return graph
+
+
+def plain(triggers: Sequence[Trigger | Mapping[str, Any]]) -> Digraph:
+    """The graph of a workflow's triggers without networkx, built once for several questions
+    (``downstream``, ``upstream_first`` take it as well as the triggers)."""
+    return _plain_graph(triggers)
 
 
 def find_cycles(graph: nx.DiGraph) -> list[list[str]]:
@@ -115,25 +127,54 @@ def start_triggers(triggers: Iterable[Trigger]) -> list[Trigger]:
     return [t for t in triggers if t.type != TriggerType.CONDITIONAL]
 
 
-def downstream(graph: nx.DiGraph, start_nodes: Iterable[GraphNode]) -> set[GraphNode]:
-    """The start nodes and every node reachable from them (what a resume runs again)."""
-    import networkx as nx
-
+def downstream(triggers: Sequence[Trigger | Mapping[str, Any]] | Digraph, start_nodes: Iterable[GraphNode], *,
+               through: Collection[GraphNode] | None = None) -> set[GraphNode]:
+    """The start nodes and every node reachable from them (what a resume runs again), without
+    networkx. With ``through``, paths pass only trigger nodes and the job and crawler nodes in
+    it (a node outside it is reached, but not gone beyond)."""
+    g = _plain_graph(triggers)
     reached: set[GraphNode] = set()
+    todo = []
     for node in start_nodes:
-        if node not in graph:
+        if node not in g.nodes:
             raise ValueError(f"{node[0]} {node[1]!r} is not in the workflow graph")
         reached.add(node)
-        reached |= nx.descendants(graph, node)
+        todo.append(node)
+    while todo:
+        for after in g.successors(todo.pop()):
+            if after not in reached:
+                reached.add(after)
+                if through is None or after[0] == "trigger" or after in through:
+                    todo.append(after)
     return reached
 
 
-def topological(graph: nx.DiGraph) -> list[GraphNode]:
-    """The nodes upstream first (ties by kind and name, so the order is stable); definitions
-    with cycles are refused when applied, so there is always such an order."""
-    import networkx as nx
+def upstream_first(triggers: Sequence[Trigger | Mapping[str, Any]] | Digraph) -> list[GraphNode]:
+    """The nodes upstream first, ties by kind and name, without networkx (Kahn's algorithm,
+    taking the smallest ready node each time), for runs drawn and resumed in order. Nodes on a
+    cycle, which an applied definition never has, come last."""
+    graph = _plain_graph(triggers)
+    waiting = dict.fromkeys(graph.nodes, 0)
+    for _, v in graph.edges:
+        waiting[v] += 1
+    ready = [(_order_key(n), n) for n, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[GraphNode] = []
+    while ready:
+        _, node = heapq.heappop(ready)
+        order.append(node)
+        for after in graph.successors(node):
+            waiting[after] -= 1
+            if waiting[after] == 0:
+                heapq.heappush(ready, (_order_key(after), after))
+    if len(order) < len(waiting):
+        placed = set(order)
+        order += sorted((n for n in waiting if n not in placed), key=_order_key)
+    return order
 
-    return list(nx.lexicographical_topological_sort(graph, key=lambda n: (_KIND_ORDER[n[0]], n[1])))
+
+def _order_key(node: GraphNode) -> tuple[int, str]:
+    return _KIND_ORDER[node[0]], node[1]
 
 
 def node_id(kind: str, name: str) -> str:

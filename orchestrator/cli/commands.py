@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,14 +164,35 @@ class App:
         return 0
 
     def show(self) -> int:
-        from orchestrator.service import job_runs
+        from orchestrator.service import job_runs, lookup, workflow_runs
 
-        kind, run = job_runs.find_run(self.db, self.args.run_id)
-        if kind == "workflow":
-            self.out({"Run": run}, lambda: self.console.print(display.run_table(run)))
-        else:
-            self.out({"JobRun": run}, lambda: self._print_job_runs([run]))
+        kind, run_id = lookup.resolve_run(self.db, self.args.run_id)
+        if kind == "job":
+            job = job_runs.get_job_run(self.db, None, run_id)
+            self.out({"JobRun": job}, lambda: self._print_job_runs([job]))
+            return 0
+        run = workflow_runs.get_workflow_run(self.db, None, run_id)
+
+        def render() -> None:
+            origins = self.origins(run_id) if run.get("PreviousRunId") else {}
+            self.console.print(display.run_table(run, origins))
+            for hint in display.log_hints(run, display.run_nodes(run, origins)):
+                self.say(f"  {hint}")
+
+        self.out({"Run": run}, render)
         return 0
+
+    def origins(self, run_id: str) -> dict[tuple[str, str], tuple[str, str]]:
+        """A resumed run's carried and skipped nodes, from its history."""
+        from orchestrator.service import workflow_runs
+
+        return display.origins(workflow_runs.get_workflow_run_history(self.db, run_id), run_id)
+
+    def workflow_run_id(self, text: str) -> str:
+        """The run a RUN argument names: an id, a unique prefix, or a workflow (its latest run)."""
+        from orchestrator.service import lookup
+
+        return lookup.resolve_workflow_run(self.db, text)
 
     def job_runs(self) -> int:
         from orchestrator.service import job_runs
@@ -183,14 +204,44 @@ class App:
     def _print_job_runs(self, runs: Sequence[dict[str, Any]]) -> None:
         self.console.print(display.table(["job run", "job", "attempt", "state", "started", "time", "error"], [
             (r["Id"], r["JobName"], r["Attempt"], display.styled(r["JobRunState"]), display.when(r.get("StartedOn")),
-             f"{r.get('ExecutionTime', 0)}s", (r.get("ErrorMessage") or "")[:80]) for r in runs]))
+             display.duration(display.job_run_seconds(r)), (r.get("ErrorMessage") or "")[:80]) for r in runs]))
 
     def logs(self) -> int:
-        from orchestrator.service import job_runs
+        from orchestrator.cli import follow
+        from orchestrator.service import job_runs, lookup
 
-        for line in job_runs.get_job_run_logs(self.db, self.settings, self.args.job_run_id):
-            sys.stdout.write(line if line.endswith("\n") else line + "\n")
+        args = self.args
+        if args.node is None and args.attempt is not None:
+            raise errors.InvalidInputException("--attempt goes with a node: adhere logs RUN NODE --attempt N")
+        if args.node is None:
+            job_run_id = self._job_run_id(args.run_id)
+        elif args.follow:  # the node may not have started yet: wait for it
+            run_id = lookup.resolve_workflow_run(self.db, args.run_id)
+            job_run_id = follow.node_job_run(self, run_id, args.node, args.attempt)
+        else:
+            job_run_id = lookup.node_job_run(self.db, args.run_id, args.node, args.attempt)
+        if args.follow:
+            follow.job_run_logs(self, job_run_id)
+        else:
+            _write_lines(job_runs.get_job_run_logs(self.db, self.settings, job_run_id))
         return 0
+
+    def _job_run_id(self, text: str) -> str:
+        """The job run ``adhere logs TEXT`` names; a workflow run there is a mistake to explain."""
+        from orchestrator.service import lookup, workflow_runs
+
+        try:
+            return lookup.resolve_job_run(self.db, text)
+        except errors.EntityNotFoundException as not_a_job_run:
+            try:
+                run_id = lookup.resolve_workflow_run(self.db, text)
+            except errors.EntityNotFoundException:
+                raise not_a_job_run from None
+        run = workflow_runs.get_workflow_run(self.db, None, run_id)
+        jobs = [row.name for row in display.run_nodes(run) if row.kind == "JOB"]
+        raise errors.InvalidInputException(
+            f"{text} is workflow run {run_id}: say which node, adhere logs {text} NODE (its jobs: {', '.join(jobs)})"
+        )
 
     def notifications(self) -> int:
         from orchestrator.service import notifications
@@ -212,34 +263,36 @@ class App:
         if self.args.no_wait:
             self.out({"RunId": run_id}, lambda: print(run_id))
             return 0
-        return self._follow_workflow(run_id)
+        return self.follow_workflow(run_id)
 
-    def _follow_workflow(self, run_id: str) -> int:
+    def follow_workflow(self, run_id: str, *, resumed: bool = False) -> int:
         from orchestrator.service import workflow_runs
 
-        run = self._drive(
+        origins = self.origins(run_id) if resumed else {}  # carried and skipped nodes do not change
+        run = self.drive(
             scope=run_id,
             done=lambda: workflow_runs.workflow_run_status(self.db, run_id) in _FINAL_WORKFLOW,
             view=lambda: workflow_runs.get_workflow_run(self.db, None, run_id),
             on_interrupt=lambda: workflow_runs.stop_workflow_run(self.db, None, run_id),
+            origins=origins,
         )
+        rows = display.run_nodes(run, origins)
         if self.args.json:
             display.print_json({"Run": run})
         else:
-            self._summary(run)
-        latest = [node[2] for node in display.run_nodes(run) if node[2]]
-        ok = run["Status"] == "COMPLETED" and all(state == "SUCCEEDED" for state in latest)
+            self._summary(run, rows)
+        ok = run["Status"] == "COMPLETED" and all(row.state == "SUCCEEDED" for row in rows if row.state)
         return 0 if ok else 1
 
-    def _summary(self, run: dict[str, Any]) -> None:
+    def _summary(self, run: dict[str, Any], rows: Sequence[display.NodeRow]) -> None:
         """The run's end: status, where failed jobs' logs are, and the properties jobs published."""
         self.say(f"run {run['WorkflowRunId']} ", display.styled(run["Status"]))
-        for kind, name, state, _attempts, _took, message in display.run_nodes(run):
-            if state and state != "SUCCEEDED":
-                node = next(n for n in run["Graph"]["Nodes"] if n["Name"] == name and n["Type"] == kind)
-                runs = node.get("JobDetails", {}).get("JobRuns", [])
-                hint = f"  (adhere logs {runs[-1]['Id']})" if runs else (f"  {message}" if message else "")
-                self.say(f"  {name}: ", display.styled(state), hint)
+        short = run["WorkflowRunId"][: display.SHORT_ID]
+        for row in rows:
+            if row.state and row.state != "SUCCEEDED":
+                hint = (f"  (adhere logs {short} {row.name})" if row.job_run_id and row.kind == "JOB"
+                        else f"  {row.note}" if row.note else "")
+                self.say(f"  {row.name}: ", display.styled(row.state), hint)
         props = run.get("WorkflowRunProperties") or {}
         if props:
             self.say("run properties:")
@@ -247,11 +300,12 @@ class App:
                 self.say(f"  {key} = {value}")
 
     def start_job(self) -> int:
-        from orchestrator.service import job_runs, orchestration
+        from orchestrator.service import job_runs, lookup, orchestration
 
         orchestration.check(self.settings)
+        retry_of = lookup.resolve_job_runs(self.db, [self.args.retry_of], self.args.job)[0] if self.args.retry_of else None
         job_run_id = job_runs.start_job_run(
-            self.db, self.args.job, _job_args(self.args.arg), job_run_id=self.args.retry_of,
+            self.db, self.args.job, _job_args(self.args.arg), job_run_id=retry_of,
             timeout=self.args.timeout * 60 if self.args.timeout else None,
         )
         if self.args.no_wait:
@@ -264,18 +318,20 @@ class App:
             runs = [r for r in job_runs.get_job_runs(self.db, self.args.job) if _chain(r, job_run_id, parents)]
             return runs[0] if runs else job_runs.get_job_run(self.db, None, job_run_id)
 
-        run = self._drive(scope=None, done=lambda: current()["JobRunState"] in _FINAL_JOB, view=current,
-                          on_interrupt=lambda: job_runs.batch_stop_job_run(self.db, self.args.job, [current()["Id"]]))
+        run = self.drive(scope=None, done=lambda: current()["JobRunState"] in _FINAL_JOB, view=current,
+                         on_interrupt=lambda: job_runs.batch_stop_job_run(self.db, self.args.job, [current()["Id"]]))
         self.out({"JobRun": run}, lambda: self._print_job_runs([run]))
         return 0 if run["JobRunState"] == "SUCCEEDED" else 1
 
-    def _drive(self, scope: str | None, done: Callable[[], bool], view: Callable[[], dict[str, Any]],
-               on_interrupt: Callable[[], Any]) -> dict[str, Any]:
-        """Host the orchestrator here unless `adhere serve` runs on this store; follow until done."""
+    def drive(self, scope: str | None, done: Callable[[], bool], view: Callable[[], dict[str, Any]],
+              on_interrupt: Callable[[], Any],
+              origins: dict[tuple[str, str], tuple[str, str]] | None = None, live: Any = None) -> dict[str, Any]:
+        """Host the orchestrator here unless `adhere serve` runs on this store; follow until done
+        (showing it with ``live``, by default a LiveView of ``view``)."""
         from orchestrator.cli.live import LiveView
         from orchestrator.service import orchestration
 
-        live = LiveView(self, view)
+        live = live or LiveView(self, view, origins)
         with orchestration.host(self.db, self.settings, scope=scope) as wait, live:
             while True:
                 try:
@@ -292,14 +348,16 @@ class App:
     def stop(self) -> int:
         from orchestrator.service import workflow_runs
 
-        workflow_runs.stop_workflow_run(self.db, None, self.args.run_id)
-        self.out({}, lambda: self.say(f"stopping workflow run {self.args.run_id}"))
+        run_id = self.workflow_run_id(self.args.run_id)
+        workflow_runs.stop_workflow_run(self.db, None, run_id)
+        self.out({}, lambda: self.say(f"stopping workflow run {run_id}"))
         return 0
 
     def stop_job_run(self) -> int:
-        from orchestrator.service import job_runs
+        from orchestrator.service import job_runs, lookup
 
-        result = job_runs.batch_stop_job_run(self.db, self.args.job, self.args.run_ids)
+        run_ids = lookup.resolve_job_runs(self.db, self.args.run_ids, self.args.job)
+        result = job_runs.batch_stop_job_run(self.db, self.args.job, run_ids)
 
         def render() -> None:
             for ok in result["SuccessfulSubmissions"]:
@@ -315,9 +373,10 @@ class App:
         from orchestrator.service import workflow_runs
 
         updates = _pairs(self.args.set, "--set")
+        run_id = self.workflow_run_id(self.args.run_id)
         if updates:
-            workflow_runs.put_workflow_run_properties(self.db, None, self.args.run_id, updates)
-        props = workflow_runs.get_workflow_run_properties(self.db, None, self.args.run_id)
+            workflow_runs.put_workflow_run_properties(self.db, None, run_id, updates)
+        props = workflow_runs.get_workflow_run_properties(self.db, None, run_id)
         self.out({"RunProperties": props},
                  lambda: self.console.print(display.table(["property", "value"], sorted(props.items()))))
         return 0
@@ -335,6 +394,12 @@ class App:
             self.say(f"adhere serving on {self.db.safe_url} (Ctrl-C to stop)")
             wait(stop.is_set, None)
         return 0
+
+
+def _write_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        sys.stdout.write(line if line.endswith("\n") else line + "\n")
+    sys.stdout.flush()
 
 
 def _chain(run: dict[str, Any], root: str, parents: dict[str, str | None]) -> bool:

@@ -7,6 +7,7 @@ Rich is imported only by commands that draw.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -61,12 +62,13 @@ def when(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: Text | None = None) -> Table:
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: Text | None = None,
+          caption: str | None = None) -> Table:
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    t = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left")
     for column in columns:
         t.add_column(column)
     for row in rows:
@@ -74,39 +76,179 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: Text | N
     return t
 
 
-def run_nodes(run: Mapping[str, Any]) -> list[tuple[str, str, str, int, str, str]]:
-    """(type, name, state, attempts, duration, message) for each job/crawler node of a run graph."""
+SHORT_ID = 15  # "wr_" and 12 hex digits: how runs are named in tables and hints (a unique prefix)
+_ORDER: dict[str, tuple[list[tuple[str, str]], dict[tuple[str, str], list[str]]]] = {}  # per run: its graph
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeRow:
+    """A job or crawler node of a workflow run as the CLI shows it (its latest run's view)."""
+
+    kind: str  # JOB or CRAWLER
+    name: str
+    state: str  # "" while it has not run
+    attempts: int
+    trigger: str  # the trigger that started its latest run, or those that would start it
+    started: dt.datetime | None
+    seconds: float | None
+    message: str  # the first line of its latest run's error
+    job_run_id: str | None
+    origin: str = ""  # "carried" (its state comes from an earlier run) or "skipped" (by the operator)
+    source: str = ""  # the run it was carried from, or why the operator skipped it
+
+    @property
+    def note(self) -> str:
+        if self.origin == "skipped":
+            return skip_note(self.source)
+        if self.origin == "carried":
+            return f"carried from {self.source[:SHORT_ID]}" + (f": {self.message}" if self.message else "")
+        return self.message
+
+    @property
+    def ended_badly(self) -> bool:
+        return bool(self.state) and self.state not in _RUNNING and self.state != "SUCCEEDED"
+
+
+_RUNNING = {"STARTING", "RUNNING", "STOPPING", "WAITING", "CANCELLING"}
+_SKIPPED = "skipped by the operator"
+
+
+def skip_note(reason: str | None) -> str:
+    """``skipped by the operator: REASON`` (the service records the bare phrase when none is given)."""
+    return f"{_SKIPPED}: {reason}" if reason and reason != _SKIPPED else _SKIPPED
+
+
+def origins(history: Mapping[str, Any], run_id: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(TYPE, name) -> ("carried", source run) or ("skipped", reason), from a run's history."""
+    out = {}
+    for node in history.get("Nodes", []):
+        key = (node["Type"], node["Name"])
+        if node.get("SkippedBy"):
+            out[key] = ("skipped", node.get("Reason") or "")
+        elif node.get("RunId") and node["RunId"] != run_id:
+            out[key] = ("carried", node["RunId"])
+    return out
+
+
+def _graph_of(run: Mapping[str, Any]) -> tuple[list[tuple[str, str]], dict[tuple[str, str], list[str]]]:
+    """The run's job and crawler nodes upstream first, and the triggers that start each (the
+    graph a run started with never changes: kept per run for the live view's refreshes)."""
+    from orchestrator import graph
+
+    key = run.get("WorkflowRunId", "")
+    if key not in _ORDER:
+        triggers = [n["TriggerDetails"]["Trigger"] for n in run.get("Graph", {}).get("Nodes", [])
+                    if n["Type"] == "TRIGGER"]
+        starters: dict[tuple[str, str], list[str]] = {}
+        for trig in triggers:
+            for action in trig.get("Actions") or []:
+                name = action.get("JobName") or action.get("CrawlerName")
+                starters.setdefault(("JOB" if action.get("JobName") else "CRAWLER", name), []).append(trig["Name"])
+        order = [(kind.upper(), name) for kind, name in graph.upstream_first(triggers) if kind != "trigger"]
+        _ORDER[key] = (order, starters)
+    return _ORDER[key]
+
+
+def run_nodes(run: Mapping[str, Any], origin_of: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+              now: dt.datetime | None = None) -> list[NodeRow]:
+    """The job and crawler nodes of a run graph, upstream first (``origin_of`` from ``origins``)."""
+    now = now or dt.datetime.now(dt.UTC)
+    order, starters = _graph_of(run)
+    by_key = {(n["Type"], n["Name"]): n for n in run.get("Graph", {}).get("Nodes", []) if n["Type"] != "TRIGGER"}
     rows = []
-    for node in run.get("Graph", {}).get("Nodes", []):
-        if node["Type"] == "TRIGGER":
+    for key in order + sorted(set(by_key) - set(order)):
+        node = by_key.get(key)
+        if node is None:
             continue
         if node["Type"] == "CRAWLER":
-            runs = node.get("CrawlerDetails", {}).get("Crawls", [])
-            last = {"JobRunState": runs[-1]["State"], "ErrorMessage": runs[-1].get("ErrorMessage")} if runs else {}
+            runs = [{"JobRunState": c["State"], **c} for c in node.get("CrawlerDetails", {}).get("Crawls", [])]
         else:
             runs = node.get("JobDetails", {}).get("JobRuns", [])
-            last = runs[-1] if runs else {}
-        seconds = last.get("ExecutionTime")
-        message = (last.get("ErrorMessage") or "").splitlines()[0][:80] if last.get("ErrorMessage") else ""
-        rows.append((node["Type"], node["Name"], last.get("JobRunState", ""), len(runs),
-                     f"{seconds}s" if seconds is not None else "", message))
-    return sorted(rows, key=lambda r: (r[2] == "", r[1]))
+        last = runs[-1] if runs else {}
+        origin, source = (origin_of or {}).get(key, ("", ""))
+        state = last.get("JobRunState", "") or ("SUCCEEDED" if origin == "skipped" else "")
+        started = _datetime(last["StartedOn"]) if last.get("StartedOn") else None
+        seconds = job_run_seconds(last)
+        if seconds is None and started and state in ("RUNNING", "STOPPING"):
+            seconds = max(0.0, (now - started).total_seconds())  # so far
+        message = (last.get("ErrorMessage") or "").strip().splitlines()
+        rows.append(NodeRow(
+            node["Type"], node["Name"], state, len(runs),
+            last.get("TriggerName") or ", ".join(starters.get(key, [])), started, seconds,
+            message[0][:80] if message else "", last.get("Id"), origin, source,
+        ))  # fmt: skip
+    return rows
 
 
-def run_table(run: Mapping[str, Any]) -> Table:
+def job_run_seconds(run: Mapping[str, Any]) -> float | None:
+    """A JobRun's time to the millisecond (Glue's ExecutionTime is whole seconds), once it has ended."""
+    if run.get("StartedOn") and run.get("CompletedOn"):
+        return max(0.0, (_datetime(run["CompletedOn"]) - _datetime(run["StartedOn"])).total_seconds())
+    return None
+
+
+def _datetime(value: dt.datetime | str) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def duration(seconds: float | None) -> str:
+    """``0.043s`` below a second, ``12.5s`` below a minute, then ``3m04s``, ``1h02m03s``, ``2d03h04m``."""
+    if seconds is None:
+        return ""
+    if seconds < 0.9995:
+        return f"{seconds:.3f}s"
+    if round(seconds, 1) < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes}m{secs:02d}s"
+    days, hours = divmod(hours, 24)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if not days else f"{days}d{hours:02d}h{minutes:02d}m"
+
+
+def clock(value: dt.datetime | None, day_of: dt.datetime | None = None) -> str:
+    """A local time; with the date unless it falls on the day of ``day_of``."""
+    if value is None:
+        return "-"
+    local = value.astimezone()
+    if day_of is not None and local.date() == day_of.astimezone().date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def run_table(run: Mapping[str, Any], origin_of: Mapping[tuple[str, str], tuple[str, str]] | None = None) -> Table:
     from rich.text import Text
 
     stats = run.get("Statistics", {})
+    started = _datetime(run["StartedOn"]) if run.get("StartedOn") else None
+    ended = _datetime(run["CompletedOn"]) if run.get("CompletedOn") else None
+    took = duration((ended - started).total_seconds()) if started and ended else ""
     title = text(
-        "workflow ", Text(run["Name"], style="bold"), f" run {run['WorkflowRunId'][:15]}… ", styled(run["Status"]),
+        "workflow ", Text(run["Name"], style="bold"), f" run {run['WorkflowRunId'][:SHORT_ID]} ", styled(run["Status"]),
+        f"  started {clock(started)}" + (f", took {took}" if took else ""),
         f"  succeeded {stats.get('SucceededActions', 0)}/{stats.get('TotalActions', 0)}",
         f", failed {stats.get('FailedActions', 0) + stats.get('TimeoutActions', 0)}",
     )  # fmt: skip
+    caption = None
+    if run.get("PreviousRunId"):
+        caption = f"resumes {run['PreviousRunId'][:SHORT_ID]} (adhere history {run['WorkflowRunId'][:SHORT_ID]})"
     rows = []
-    for kind, name, state, attempts, took, message in run_nodes(run):
-        label = name if kind == "JOB" else f"{name} ({kind.lower()})"
-        rows.append((label, styled(state) if state else Text("not run", style="dim"), attempts or "", took, message))
-    return table(["node", "state", "attempts", "time", "message"], rows, title)
+    for row in run_nodes(run, origin_of):
+        label = row.name if row.kind == "JOB" else f"{row.name} (crawler)"
+        state = styled(row.state) if row.state else Text("not run", style="dim")
+        dim = "dim" if row.origin == "carried" else ""
+        rows.append((Text(label, style=dim), Text(row.trigger, style="dim"), state, clock(row.started, started),
+                     duration(row.seconds), row.attempts or "", Text(row.note, style=dim)))
+    return table(["node", "started by", "state", "started", "time", "attempts", "message"], rows, title, caption)
+
+
+def log_hints(run: Mapping[str, Any], rows: Sequence[NodeRow]) -> list[str]:
+    """``adhere logs RUN NODE`` for each node whose latest run ended badly."""
+    short = run["WorkflowRunId"][:SHORT_ID]
+    return [f"{row.name}: adhere logs {short} {row.name}" for row in rows
+            if row.ended_badly and row.kind == "JOB" and row.job_run_id]
 
 
 def triggers_table(triggers: Sequence[Mapping[str, Any]]) -> Table:

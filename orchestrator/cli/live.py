@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli import display
@@ -12,9 +12,11 @@ if TYPE_CHECKING:
 
 
 class LiveView:
-    def __init__(self, app: App, view: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, app: App, view: Callable[[], dict[str, Any]],
+                 origins: Mapping[tuple[str, str], tuple[str, str]] | None = None) -> None:
         self.app = app
         self.view = view
+        self.origins = origins  # a resumed run's carried and skipped nodes (display.origins)
         self.interrupted = False
         self._live: Any = None
         self._seen: dict[str, str] = {}
@@ -41,14 +43,14 @@ class LiveView:
         data = self.view()
         if "WorkflowRunId" in data:
             if self._live is not None:
-                self._live.update(display.run_table(data))
+                self._live.update(display.run_table(data, self.origins))
                 return
-            for kind, name, state, attempts, _took, message in display.run_nodes(data):
-                key = f"{kind}:{name}"
-                if state and self._seen.get(key) != f"{state}{attempts}":
-                    self._seen[key] = f"{state}{attempts}"
-                    extra = f" (attempt {attempts})" if attempts > 1 else ""
-                    self.app.say(f"{name}: ", display.styled(state), extra, f"  {message}" if message else "")
+            for row in display.run_nodes(data, self.origins):
+                key = f"{row.kind}:{row.name}"
+                if row.state and self._seen.get(key) != f"{row.state}{row.attempts}":
+                    self._seen[key] = f"{row.state}{row.attempts}"
+                    extra = f" (attempt {row.attempts})" if row.attempts > 1 else ""
+                    self.app.say(f"{row.name}: ", display.styled(row.state), extra, f"  {row.note}" if row.note else "")
         else:
             state = f"{data['JobRunState']}{data['Attempt']}"
             if self._seen.get("job") != state:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 ENV = "ADHERE_"
+RUN = "RUN"
+RUN_HELP = "a workflow run id, a unique prefix of one, or a workflow's name (its latest run)"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     p = cmd("start-job", "start_job", "start a job run and follow it (StartJobRun)")
     p.add_argument("job")
     p.add_argument("--arg", action="append", metavar="--KEY=VALUE", help="job argument")
-    p.add_argument("--retry-of", metavar="JOB_RUN_ID", help="Glue's manual retry of a run")
+    p.add_argument("--retry-of", metavar="JOB_RUN_ID", help="Glue's manual retry of a run (an id or a unique prefix)")
     p.add_argument("--timeout", type=float, metavar="MINUTES")
     p.add_argument("--no-wait", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -53,23 +56,57 @@ def parser() -> argparse.ArgumentParser:
     cmd("triggers", "triggers", "list triggers (GetTriggers)").add_argument("--workflow")
     cmd("workflows", "workflows", "list workflows (ListWorkflows)")
     cmd("runs", "runs", "list workflow runs (GetWorkflowRuns)").add_argument("workflow", nargs="?")
-    cmd("show", "show", "show a workflow run's graph or a job run (GetWorkflowRun)").add_argument("run_id")
+    p = cmd("show", "show", "show a workflow run's graph or a job run (GetWorkflowRun)")
+    p.add_argument("run_id", metavar=RUN, help=f"{RUN_HELP}; or a job run id (or prefix)")
     cmd("job-runs", "job_runs", "list a job's runs, newest first (GetJobRuns)").add_argument("job")
-    cmd("logs", "logs", "print a job run's logs").add_argument("job_run_id")
-    cmd("stop", "stop", "stop a workflow run (StopWorkflowRun)").add_argument("run_id")
+    p = cmd("logs", "logs", "print a job run's logs: `logs JOB_RUN_ID`, or a node's in a workflow run: `logs RUN NODE`")
+    p.add_argument("run_id", metavar="RUN", help="a job run id, or a workflow run (with NODE); prefixes work")
+    p.add_argument("node", metavar="NODE", nargs="?", help="a job of the workflow run (its latest attempt)")
+    p.add_argument("--attempt", type=int, metavar="N", help="the node's N-th attempt in the run (1 is the first)")
+    p.add_argument("-f", "--follow", action="store_true", help="print new lines until the job run ends")
+    cmd("stop", "stop", "stop a workflow run (StopWorkflowRun)").add_argument("run_id", metavar=RUN, help=RUN_HELP)
     p = cmd("stop-job-run", "stop_job_run", "stop job runs (BatchStopJobRun)")
     p.add_argument("job")
-    p.add_argument("run_ids", nargs="+")
+    p.add_argument("run_ids", nargs="+", metavar="JOB_RUN_ID", help="job run ids or unique prefixes")
     p = cmd("run-properties", "run_properties", "read or upsert workflow run properties")
-    p.add_argument("run_id")
+    p.add_argument("run_id", metavar=RUN, help=RUN_HELP)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p = cmd("resume", "repair:resume", "resume a COMPLETED workflow run: its chosen nodes and what is downstream"
+            " run again in a new run, the others keep their state (ResumeWorkflowRun); or, with --workflow,"
+            " resume every run of a workflow that has failed nodes")
+    p.add_argument("run_id", metavar=RUN, nargs="?", help=RUN_HELP)
+    p.add_argument("--node", action="extend", nargs="+", default=[], metavar="NODE",
+                   help="a node to run again: a job or crawler name (job:NAME or crawler:NAME when both"
+                        " have it) or Glue's wnode_ id")
+    p.add_argument("--failed", action="store_true", help="run again every node that ended FAILED, TIMEOUT,"
+                   " STOPPED or ERROR, and what never ran because of them (nothing that SUCCEEDED)")
+    p.add_argument("--only", action="store_true", help="run the chosen nodes alone, not what is downstream")
+    p.add_argument("--skip", action="extend", nargs="+", default=[], metavar="NODE",
+                   help="a node repaired by hand: recorded SUCCEEDED (skipped), and what is downstream runs")
+    p.add_argument("--reason", metavar="TEXT", help="why the --skip nodes were skipped (kept in the history)")
+    p.add_argument("--arg", action="append", metavar="JOB:--KEY=VALUE", help="a job argument for its re-run only")
+    p.add_argument("--workflow", metavar="NAME", help="bulk repair: every COMPLETED run of NAME with failed nodes"
+                   " (with --failed), each resumed once into a run of its own")
+    p.add_argument("--since", metavar="TIME", help="with --workflow: runs started since TIME (ISO date/time, local"
+                   " unless it says its zone, or an age: 2h, 3d)")
+    p.add_argument("--dry-run", action="store_true", help="with --workflow: say what would be resumed")
+    p.add_argument("--no-wait", action="store_true", help="print the new run's id and return (with --workflow:"
+                   " resume the runs all at once and return)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no live view")
+    cmd("history", "repair:history", "a run's chain of original and resumed runs, and which run produced each"
+        " node's final state").add_argument("run_id", metavar=RUN, help=RUN_HELP)
     cmd("notifications", "notifications", "list sent events, newest first").add_argument("--limit", type=int, default=50)
     cmd("serve", "serve", "run the scheduler, dispatcher and watchdog until stopped")
     return top
 
 
 def _handler(name: str) -> Callable[[Any], int]:
+    """``method`` of the App, or ``module:function`` of ``orchestrator.cli.module`` (given the App)."""
+
     def call(app: Any) -> int:
+        module, _, function = name.rpartition(":")
+        if module:
+            return int(getattr(importlib.import_module(f"orchestrator.cli.{module}"), function)(app))
         return int(getattr(app, name)())
 
     return call

@@ -80,20 +80,6 @@ def _stop_error(job_name: str, run_id: str, code: str, message: str) -> dict[str
     return {"JobName": job_name, "JobRunId": run_id, "ErrorDetail": {"ErrorCode": code, "ErrorMessage": message}}
 
 
-def find_run(db: store.Store, run_id: str) -> tuple[str, dict[str, Any]]:
-    """("workflow", GetWorkflowRun) or ("job", GetJobRun) for an id of either kind."""
-    from orchestrator.service import workflow_runs
-
-    with db.read() as tx:
-        run = store.workflow_runs.get(tx, run_id)
-        if run is not None:
-            return "workflow", workflow_runs.shape(tx, run, include_graph=True)
-        job = store.job_runs.get(tx, run_id)
-    if job is None:
-        raise errors.EntityNotFoundException(f"Run {run_id} not found")
-    return "job", shapes.job_run(job)
-
-
 def get_job_run_logs(db: store.Store, settings: Settings, run_id: str) -> Iterator[str]:
     """The run's log lines (stdout, then stderr), through its engine (an adhere extension)."""
     with db.read() as tx:

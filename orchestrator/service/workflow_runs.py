@@ -130,9 +130,10 @@ def finals(tx: store.Tx, run: WorkflowRun) -> dict[resume.Node, resume.Final]:
     out: dict[resume.Node, resume.Final] = {}
     for node in store.workflow_run_nodes.of_run(tx, run.id):
         if node.origin != store.workflow_run_nodes.RERUN and node.state:
+            skipped = node.origin == store.workflow_run_nodes.SKIPPED
             out[(node.node_type, node.node_name)] = resume.Final(
                 node.state, node.source_run_id or run.id, tuple(node.run_ids),
-                skipped=node.origin == store.workflow_run_nodes.SKIPPED, note=node.note,
+                skipped=skipped, note=node.note, on=node.recorded_on if skipped else None,
             )  # fmt: skip
     own: dict[resume.Node, list[tuple[str, str]]] = {}
     for job in store.job_runs.of_workflow_run(tx, run.id):
@@ -147,7 +148,7 @@ def finals(tx: store.Tx, run: WorkflowRun) -> dict[resume.Node, resume.Final]:
 def resume_workflow_run(
     db: store.Store, name: str | None, run_id: str, node_ids: Sequence[str] = (), *, failed: bool = False,
     only: bool = False, skip: Sequence[str] = (), reason: str | None = None,
-    arguments: Mapping[str, Mapping[str, str]] | None = None,
+    arguments: Mapping[str, Mapping[str, str]] | None = None, once: bool = False,
 ) -> dict[str, Any]:
     """ResumeWorkflowRun: a new run of a COMPLETED run's graph (``PreviousRunId`` the original)
     in which the chosen nodes and what is downstream of them run again, started directly, and
@@ -170,11 +171,14 @@ def resume_workflow_run(
         wf = store.definitions.get(tx, "workflow", original.workflow_name, lock=True)  # admission is serialised
         if wf is None:
             raise errors.EntityNotFoundException(f"Workflow {original.workflow_name} not found")
+        if once and store.workflow_runs.resumed_from(tx, [original.id]):
+            return {"RunId": None, "NodeIds": []}
         chosen = resume.resolve(original.triggers, node_ids)
         skipped = resume.resolve(original.triggers, skip)
         if not (chosen or skipped or failed):
             raise errors.InvalidInputException("choose at least one node to resume")
-        plan = resume.plan(original.triggers, finals(tx, original), chosen, failed=failed, only=only, skip=skipped)
+        done = finals(tx, original)
+        plan = resume.plan(original.triggers, done, chosen, failed=failed, only=only, skip=skipped)
         if unknown := sorted(set(overrides) - {n for k, n in plan.rerun if k == "job"}):
             raise errors.InvalidInputException(f"--arg names jobs that do not run again in this resume: {', '.join(unknown)}")
         if not (plan.start or plan.skip):
@@ -187,7 +191,7 @@ def resume_workflow_run(
                           None, None, dict(original.run_properties), original.triggers)
         store.workflow_runs.insert(tx, new)
         store.workflow_run_nodes.insert(tx, _recorded(new.id, plan, overrides, reason, stamp))
-        _start_chosen(tx, new, original, plan, overrides)
+        _start_chosen(tx, new, original, plan, overrides, done)
         for kind, node_name in plan.skip:
             store.outbox.insert(tx, store.outbox.NODE_SKIPPED, workflow_run_id=new.id,
                                 payload={"node_type": kind, "node_name": node_name})
@@ -199,8 +203,11 @@ def _recorded(run_id: str, plan: resume.Plan, overrides: Mapping[str, Mapping[st
     nodes = [RunNode(run_id, kind, node, store.workflow_run_nodes.RERUN, None, None, [],
                      dict(overrides.get(node, {})) if kind == "job" else {}, None, stamp)
              for kind, node in sorted(plan.rerun)]
-    nodes += [RunNode(run_id, kind, node, store.workflow_run_nodes.CARRIED, final.state, final.source,
-                      list(final.run_ids), {}, final.note, stamp)
+    # A node the operator skipped in an earlier run stays marked so (with when and why) in every
+    # run that carries it over: it is never shown as a real success.
+    nodes += [RunNode(run_id, kind, node, store.workflow_run_nodes.SKIPPED if final.skipped else
+                      store.workflow_run_nodes.CARRIED, final.state, final.source, list(final.run_ids), {},
+                      final.note, (final.on or stamp) if final.skipped else stamp)
               for (kind, node), final in sorted(plan.carried.items())]
     nodes += [RunNode(run_id, kind, node, store.workflow_run_nodes.SKIPPED, JobRunState.SUCCEEDED.value, None, [],
                       {}, reason or "skipped by the operator", stamp)
@@ -209,22 +216,46 @@ def _recorded(run_id: str, plan: resume.Plan, overrides: Mapping[str, Mapping[st
 
 
 def _start_chosen(tx: store.Tx, new: WorkflowRun, original: WorkflowRun, plan: resume.Plan,
-                  overrides: Mapping[str, Mapping[str, str]]) -> None:
+                  overrides: Mapping[str, Mapping[str, str]], done: Mapping[resume.Node, resume.Final]) -> None:
     """The chosen nodes start directly (the start trigger does not fire again), each with what
-    the trigger that started it gave it in the original run; job definitions are read afresh."""
-    last = {job.job_name: job for job in store.job_runs.of_workflow_run(tx, original.id)}
+    the trigger that started it gave it in the run that produced its final state (the original,
+    or an earlier one it carried the node from), and this resume's overrides alone (an earlier
+    resume's are not inherited); job definitions are read afresh."""
+    earlier = store.job_runs.get_many(tx, [done[("job", n)].run_ids[-1] for k, n in plan.start
+                                           if k == "job" and done[("job", n)].run_ids])
     requests = []
     for kind, node in plan.start:
         if kind == "crawler":
             crawl.record_failed(tx, node, new.id, None)
             continue
-        before = last.get(node)
+        run_ids = done[(kind, node)].run_ids
+        before = earlier.get(run_ids[-1]) if run_ids else None
+        if before is None:  # skipped by the operator in an earlier run: it has no run
+            trigger, action = _action(original.triggers, None, node)
+        else:
+            trigger = before.trigger_name
+            action = _action(original.triggers, trigger, node)[1] if trigger else None
+        given = (action.get("arguments") or {}) if action else (before.arguments if before else {})
         requests.append(job_run.Request(
-            node, arguments={**(before.arguments if before else {}), **overrides.get(node, {})},
-            trigger_name=before.trigger_name if before else None, workflow_run_id=new.id,
-            workflow_name=new.workflow_name, predecessor_runs=before.predecessor_runs if before else (),
+            node, arguments={**given, **overrides.get(node, {})},
+            trigger_name=trigger, workflow_run_id=new.id, workflow_name=new.workflow_name,
+            predecessor_runs=before.predecessor_runs if before else (),
+            overrides={"timeout": action.get("timeout"), "notification_property": action.get("notification_property")}
+            if action else {},
         ))  # fmt: skip
     job_run.create(tx, requests, direct=False)
+
+
+def _action(triggers: Sequence[Mapping[str, Any]], trigger: str | None,
+            job: str) -> tuple[str | None, Mapping[str, Any] | None]:
+    """The trigger and its action that starts ``job`` in a run's trigger snapshot (the first
+    trigger that starts it when ``trigger`` is None); no action when none does."""
+    for trig in triggers:
+        if trigger is None or trig["Name"] == trigger:
+            for action in trig.get("AdhereActions") or []:
+                if action.get("job_name") == job:
+                    return trig["Name"], action
+    return trigger, None
 
 
 def resume_failed_runs(db: store.Store, workflow_name: str, *, since: Any = None,
@@ -232,7 +263,10 @@ def resume_failed_runs(db: store.Store, workflow_name: str, *, since: Any = None
     """Bulk repair (an adhere extension): resume, each into a new run of its own and only once,
     every COMPLETED run of a workflow that has nodes that ended in failure. Returns per run its
     ``WorkflowRunId``, the failed nodes and the resume's ``RunId``/``NodeIds`` (none when
-    ``dry_run``, or when it was resumed already)."""
+    ``dry_run``, or when it was resumed already) or the ``Error`` that refused it. The resumed
+    runs start together: jobs that allow one run at a time (MaxConcurrentRuns 1, the default)
+    fail in all but one of them unless they queue (JobRunQueuingEnabled); ``adhere resume
+    --workflow`` resumes and follows them one at a time instead."""
     with db.read() as tx:
         workflow(tx, workflow_name)
         runs = store.workflow_runs.find(tx, workflow_name, limit=None, status=_W.COMPLETED.value, since=since)
@@ -246,7 +280,10 @@ def resume_failed_runs(db: store.Store, workflow_name: str, *, since: Any = None
     for run, bad in failing:
         result: dict[str, Any] = {"WorkflowRunId": run.id, "Failed": [f"{k}:{n}" for k, n in bad]}
         if not dry_run:
-            result.update(resume_workflow_run(db, workflow_name, run.id, failed=True))
+            try:
+                result.update(resume_workflow_run(db, workflow_name, run.id, failed=True, once=True))
+            except errors.GlueError as exc:  # the workflow's MaxConcurrentRuns, say: the rest still answer
+                result["Error"] = {"Code": exc.code, "Message": exc.message}
         out.append(result)
     return out
 
@@ -269,7 +306,7 @@ def get_workflow_run_history(db: store.Store, run_id: str) -> dict[str, Any]:
                   "StartedOn": r.started_on, "CompletedOn": r.completed_on} for r in chain],
         "Nodes": [
             {"Type": kind.upper(), "Name": node, "State": f.state, "RunId": f.source, "Runs": list(f.run_ids),
-             **({"SkippedBy": "operator", "Reason": f.note} if f.skipped else {})}
+             **({"SkippedBy": "operator", "Reason": f.note, "SkippedOn": f.on} if f.skipped else {})}
             for (kind, node), f in sorted(nodes.items())
         ],
     }

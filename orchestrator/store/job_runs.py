@@ -280,6 +280,14 @@ def of_workflow_run(tx: Tx, workflow_run_id: str, *, active: bool = False) -> li
     return [_row(r) for r in tx.execute(query, {"_run": workflow_run_id})]
 
 
+def with_prefix(tx: Tx, prefix: str, job_name: str | None = None, limit: int = 10) -> list[str]:
+    """Run ids that start with ``prefix`` (a user's short id), of one job or any, at most ``limit``."""
+    query = sa.select(_t.c.id).where(_t.c.id.startswith(prefix, autoescape=True))
+    if job_name:
+        query = query.where(_t.c.job_name == job_name)
+    return list(tx.execute(query.order_by(_t.c.id).limit(limit)).scalars())
+
+
 def of_job(tx: Tx, job_name: str, limit: int = 200) -> list[JobRun]:
     """A job's runs, newest first (as GetJobRuns returns them)."""
     query = _SELECT.where(_t.c.job_name == job_name).order_by(_t.c.created_on.desc()).limit(limit)
