@@ -10,7 +10,11 @@
     │   ├── IllegalWorkflowStateException
     │   ├── ConcurrentModificationException
     │   ├── OperationTimeoutException
-    │   └── InternalServiceException
+    │   ├── InternalServiceException
+    │   ├── MissingAuthenticationTokenException (SigV4: no Authorization header)
+    │   ├── IncompleteSignatureException (SigV4: a malformed Authorization header)
+    │   ├── UnrecognizedClientException (SigV4: an unknown access key id)
+    │   └── InvalidSignatureException (SigV4: wrong signature, or signed too long ago or ahead)
     ├── EngineError (retryable: bool)
     │   └── EngineNotInstalled
     └── StoreError (the driver error is kept as __cause__)
@@ -141,3 +145,35 @@ class StoreError(AdhereError):
     """The store could not be reached or refused an operation."""
 
     code = "StoreError"
+
+
+# The SigV4 refusals (orchestrator.api.auth). Codes and statuses are those of AWS's JSON
+# services: all four answer 400 there, unlike the 403 of query-protocol services.
+
+
+class MissingAuthenticationTokenException(GlueError):
+    """Request is missing Authentication Token"""
+
+    code = "MissingAuthenticationTokenException"
+    status = 400
+
+
+class IncompleteSignatureException(GlueError):
+    """The request signature does not conform to AWS standards."""
+
+    code = "IncompleteSignatureException"
+    status = 400
+
+
+class UnrecognizedClientException(GlueError):
+    """The security token included in the request is invalid."""
+
+    code = "UnrecognizedClientException"
+    status = 400
+
+
+class InvalidSignatureException(GlueError):
+    """The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."""
+
+    code = "InvalidSignatureException"
+    status = 400

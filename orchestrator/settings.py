@@ -42,6 +42,22 @@ class Settings:
     notification_sinks: tuple[dict[str, Any], ...] = ()
     # A YAML/JSON file with more sinks (a list, or {notification_sinks: [...]}).
     notifications_file: Path | None = None
+    # `adhere serve`: where Glue's API listens. A non-loopback host needs access keys or ``insecure``.
+    host: str = "127.0.0.1"
+    port: int = 8639
+    insecure: bool = False
+    # SigV4 access keys "ID:SECRET,ID:SECRET", and/or a file of such lines; none = no checking.
+    access_keys: tuple[tuple[str, str], ...] = ()
+    access_keys_file: Path | None = None
+    # The account and region in ARNs and CatalogId (AWS's documentation examples use these).
+    account_id: str = "123456789012"
+    region: str = "us-east-1"
+    # Folders that script locations and --extra-* files must lie in (empty = anywhere).
+    script_roots: tuple[Path, ...] = ()
+    # A running `adhere serve` to talk to instead of the store (CLI and job scripts).
+    endpoint: str | None = None
+    # Requests with larger bodies are refused with 413 before they are read whole.
+    max_request_bytes: int = 10 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -103,6 +119,48 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return check
 
 
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, not {str(value)[:40]!r}")
+
+
+def _access_keys(value: Any) -> tuple[tuple[str, str], ...]:
+    """"ID:SECRET,ID:SECRET" (or pairs already split) into ((id, secret), ...)."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        if isinstance(item, tuple | list) and len(item) == 2:
+            key_id, secret = (str(x) for x in item)
+        elif isinstance(item, str) and item.strip():
+            key_id, sep, secret = item.strip().partition(":")
+            if not sep:
+                raise ValueError("each access key must be ACCESS_KEY_ID:SECRET")
+        else:
+            continue
+        if not key_id or not secret:
+            raise ValueError("each access key must be ACCESS_KEY_ID:SECRET, both non-empty")
+        pairs.append((key_id, secret))
+    return tuple(pairs)
+
+
+def _paths(value: Any) -> tuple[Path, ...]:
+    items = value.split(os.pathsep) if isinstance(value, str) else list(value)
+    return tuple(Path(str(v)).expanduser().resolve() for v in items if str(v).strip())
+
+
+def _account(value: Any) -> str:
+    text = str(value)
+    if not (len(text) == 12 and text.isdigit()):
+        raise ValueError(f"must be 12 digits, not {text[:40]!r}")
+    return text
+
+
 def _sinks(value: Any) -> tuple[dict[str, Any], ...]:
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
         raise ValueError("must be a JSON list of sink objects")
@@ -120,6 +178,13 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "python_start": _choice("fork", "spawn"),
     "spark_mode": _choice("submit", "connect"),
     "notification_sinks": _sinks,
+    "port": _number(int, 0, "a port number"),
+    "insecure": _flag,
+    "access_keys": _access_keys,
+    "access_keys_file": lambda value: Path(value).expanduser(),
+    "account_id": _account,
+    "script_roots": _paths,
+    "max_request_bytes": _number(int, 1, "a number of bytes"),
 }
 
 

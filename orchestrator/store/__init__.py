@@ -15,6 +15,7 @@ from orchestrator.store import (
     notifications,
     orchestrators,
     outbox,
+    tags,
     workflow_run_nodes,
     workflow_runs,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "orchestrators",
     "outbox",
     "safe_url",
+    "tags",
     "workflow_run_nodes",
     "workflow_runs",
 ]

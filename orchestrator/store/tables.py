@@ -208,3 +208,16 @@ orchestrators = sa.Table(
     _column("started_on", UTCDateTime()),
     _column("heartbeat_on", UTCDateTime()),
 )  # fmt: skip
+
+# Tags on Glue resources (TagResource, GetTags), one row per key. ``kind`` is a kind of
+# ``store.definitions`` ("job", "trigger", "workflow", "crawler"; later "database", "table"),
+# so there is no foreign key: deleting a resource deletes its tags in the same transaction.
+# Lengths are Glue's TagKey (1-128) and TagValue (0-256); keys are case-sensitive.
+tags = sa.Table(
+    "tags", metadata,
+    sa.Column("kind", _STATE, primary_key=True),
+    sa.Column("name", _NAME, primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    _column("value", sa.String(256)),
+    sa.Index("ix_tags_kind_key_value", "kind", "key", "value"),  # the Tags filter of ListJobs
+)  # fmt: skip

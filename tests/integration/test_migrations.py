@@ -25,14 +25,15 @@ from orchestrator import errors, store
 from orchestrator.store import tables
 
 ALEMBIC_INI = Path(store.__file__).resolve().parents[2] / "migrations" / "alembic.ini"
-REVISIONS = ["0001", "0002", "0003", "0004"]  # oldest first
+REVISIONS = ["0001", "0002", "0003", "0004", "0005"]  # oldest first
 METADATA = tables.metadata
 # What each revision adds, so that one step down is checked for exactly what it removes.
 ADDED_BY = {
-    "0001": {"tables": set(METADATA.tables) - {"crawls", "workflow_run_nodes"}, "indexes": set()},
+    "0001": {"tables": set(METADATA.tables) - {"crawls", "workflow_run_nodes", "tags"}, "indexes": set()},
     "0002": {"tables": set(), "indexes": {("job_runs", "ix_job_runs_workflow_run_job")}},
     "0003": {"tables": {"crawls"}, "indexes": set()},
     "0004": {"tables": {"workflow_run_nodes"}, "indexes": {("workflow_runs", "ix_workflow_runs_previous_run_id")}},
+    "0005": {"tables": {"tags"}, "indexes": {("tags", "ix_tags_kind_key_value")}},
 }
 
 
@@ -226,8 +227,9 @@ def test_a_store_at_head_accepts_rows_in_every_table(db: store.Store) -> None:
         node = store.workflow_run_nodes.RunNode(run.id, "job", "job-1", "carried", "FAILED", "wr_0", ["jr_0"],
                                                 {"--a": "2"}, None, stamp)
         store.workflow_run_nodes.insert(tx, [node])
+        store.tags.put(tx, "job", "job-1", {"team": "data", "note": ""})
         written |= {"workflow_runs", "job_runs", "crawls", "trigger_firings", "events", "notifications",
-                    "orchestrators", "workflow_run_nodes"}
+                    "orchestrators", "workflow_run_nodes", "tags"}
     assert written == set(METADATA.tables)  # a new table needs a line here
     with db.transaction() as tx:
         job = store.definitions.get(tx, "job", "job-1")
@@ -252,6 +254,7 @@ def test_a_store_at_head_accepts_rows_in_every_table(db: store.Store) -> None:
         [orch] = store.orchestrators.find(tx)
         assert (orch.id, orch.serving, orch.pid) == ("o1", True, 1)
         assert store.workflow_run_nodes.of_run(tx, run.id) == [node]
+        assert store.tags.get(tx, "job", "job-1") == {"note": "", "team": "data"}
 
 
 def test_rows_are_typed_as_their_tables() -> None:
