@@ -80,6 +80,11 @@ def main() -> None:
     sys.argv = sys.argv[1:]
     # As for `python script.py`: the script's (resolved) folder, not this file's (engines/).
     sys.path[0] = os.path.dirname(os.path.realpath(script))
+    # Glue's --extra-py-files (engines/python_shell.py): after the script's folder, as PYTHONPATH
+    # would be (which a forked interpreter has read already).
+    extra = os.environ.get("ADHERE_EXTRA_PY_PATH")
+    if extra:
+        sys.path[1:1] = extra.split(os.pathsep)
     try:  # noqa: SIM105
         # Line-buffered so that the log files show each line as it is printed.
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]

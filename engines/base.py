@@ -27,9 +27,12 @@ class RunRequest:
 
     job_run_id: str
     job_name: str
+    # A local path: the dispatcher has fetched an s3:// ScriptLocation into the project's
+    # cache, and checked the path against the script roots (orchestrator/scripts.py).
     script: str
     # Glue-style arguments, already merged (defaults < run < non-overridable) and with the
-    # reserved keys (--JOB_NAME, --JOB_RUN_ID, --WORKFLOW_NAME, --WORKFLOW_RUN_ID) added.
+    # reserved keys (--JOB_NAME, --JOB_RUN_ID, --WORKFLOW_NAME, --WORKFLOW_RUN_ID) added; the
+    # s3:// entries of --extra-py-files, --extra-files and --extra-jars are local copies too.
     arguments: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     # Extra environment for the job process (the runtime API reads ADHERE_* from it).
     env: Mapping[str, str] = field(default_factory=lambda: _EMPTY)

@@ -1,7 +1,9 @@
 """The ``pythonshell`` engine: a job is a local Python process (Glue's Python shell jobs).
 
 The script runs as ``python script --KEY value ...`` in its own folder, through ``_boot.py``
-so that its exit status survives an orchestrator restart; see engines/process.py.
+so that its exit status survives an orchestrator restart; see engines/process.py. Glue's
+``--extra-py-files`` (``.py`` files, or ``.zip``/``.egg``/``.whl`` archives; local by now, the
+dispatcher fetched any on S3) are put on the script's ``sys.path`` by ``_boot.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from engines import base, fork_server, process
-from orchestrator import errors
+from orchestrator import errors, scripts
+
+EXTRA_PY_PATH = "ADHERE_EXTRA_PY_PATH"  # read by _boot.py
 
 
 class PythonShellEngine(base.Engine):
@@ -36,11 +40,15 @@ class PythonShellEngine(base.Engine):
         """Start the script; a missing script raises EngineError (not retryable), starting nothing."""
         script = self._scripts.get(request.script)
         if script is None:
-            script = Path(os.path.expanduser(request.script.removeprefix("file://"))).resolve()
+            script = scripts.local_path(request.script).resolve()
             self._scripts[request.script] = script
         if not script.is_file():
             raise errors.EngineError(f"script not found: {script}")
         env = {**self._environ, **request.env}
+        env.pop(EXTRA_PY_PATH, None)
+        extra = extra_py_path(request.arguments, script.parent)
+        if extra:
+            env[EXTRA_PY_PATH] = os.pathsep.join(extra)
         if self._forks is not None and self._forks.compatible(env):
             return self._processes.fork_python(
                 self._forks, script, request.argv(), run_dir=request.run_dir, cwd=script.parent, env=env
@@ -65,3 +73,21 @@ class PythonShellEngine(base.Engine):
         self._processes.close()
         if self._forks is not None:
             self._forks.close()
+
+
+def extra_py_path(arguments: Mapping[str, str], folder: Path) -> list[str]:
+    """The ``sys.path`` entries of ``--extra-py-files``: a ``.py`` file's folder, an archive or
+    a folder itself; relative entries are in the script's ``folder``. A missing one is an
+    EngineError, as in Glue, rather than an ImportError later."""
+    entries: list[str] = []
+    for key, values in scripts.extra_entries(arguments).items():
+        if key.lstrip("-") != "extra-py-files":
+            continue
+        for value in values:
+            path = scripts.local_path(value, folder)
+            if not path.exists():
+                raise errors.EngineError(f"{key}: no such file: {path}")
+            entry = str(path.parent if path.suffix == ".py" else path)
+            if entry not in entries:
+                entries.append(entry)
+    return entries

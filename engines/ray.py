@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from engines import base, process, ray_cluster
-from orchestrator import errors, states
+from orchestrator import errors, scripts, states
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,7 @@ def _modules(arguments: Mapping[str, str]) -> list[str]:
 
 
 def _script_path(request: base.RunRequest) -> Path:
-    if "://" in request.script and not request.script.startswith("file://"):
-        raise errors.EngineError(f"the Ray engine runs local scripts only: {request.script}")
-    script = Path(os.path.expanduser(request.script.removeprefix("file://"))).resolve()
+    script = scripts.local_path(request.script).resolve()  # s3://: the dispatcher fetched it
     if not script.is_file():
         raise errors.EngineError(f"script not found: {script}")
     return script

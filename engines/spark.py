@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engines import base, process, spark_connect
-from orchestrator import errors, states
+from orchestrator import errors, scripts, states
 
 NOT_INSTALLED = "Spark engine needs: pip install 'adhere[spark]'"
 # Glue arguments that shape the JVM; warm mode cannot honour them, so such a job runs cold.
@@ -294,7 +294,7 @@ class SparkEngine(base.Engine):
         """Start the run; a missing script or a bad --conf raises EngineError, starting nothing."""
         if not self._checked:
             self.check()
-        script = Path(os.path.expanduser(request.script.removeprefix("file://"))).resolve()
+        script = scripts.local_path(request.script).resolve()  # s3://: the dispatcher fetched it
         if not script.is_file():
             raise errors.EngineError(f"script not found: {script}")
         key = str(uuid.uuid4())

@@ -5,20 +5,27 @@ Its run book, keyed by job run id, holds the runs this process follows (started 
 engines report a run's end by the job run id they were given. What it learns between two
 wake-ups (processes started, exits reported) is written in the next transaction, and only
 forgotten here once that transaction has committed.
+
+Script locations are made local here, once for every engine (orchestrator/scripts.py): local
+paths are checked against the script roots on the loop (a few syscalls); a run that needs S3
+waits in ``pending`` while a small thread pool fetches (or revalidates) its files, and is
+submitted on the loop's next wake-up, so the loop never waits for the network.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from engines import base, registry
 from orchestrator import effects as fx
-from orchestrator import errors, job_run, store
+from orchestrator import errors, job_run, scripts, store
 from orchestrator.effects import Effects
 from orchestrator.settings import Settings
 from orchestrator.states import JOB_RUN_TERMINAL, JobRunState
@@ -26,6 +33,7 @@ from orchestrator.store.job_runs import JobRun
 
 log = logging.getLogger(__name__)
 _J = JobRunState
+FETCHERS = 4  # threads fetching scripts from S3
 ENGINE_RUN_ID_FILE = "engine_run_id"  # in the run folder once the engine accepted the run: see recovery
 
 
@@ -60,6 +68,12 @@ class Dispatcher:
         self._cancelled: set[str] = set()
         self.sweep = False  # poll every run in the book (the loop sets it now and then)
         self.unowned = True  # unowned STARTING runs may exist (a hint: the claim checks)
+        self.scripts = scripts.Cache(settings.home / "scripts")
+        self._fetching: dict[str, str] = {}  # pending run id -> command, its files being fetched
+        self._fetches: dict[str, int] = {}  # command -> runs being fetched (they hold a slot)
+        self._fetched: dict[str, scripts.Local | errors.EngineError] = {}  # fetch threads add
+        self._to_fetch: queue.SimpleQueue[tuple[str, str, Mapping[str, str]] | None] = queue.SimpleQueue()
+        self._fetchers: list[threading.Thread] = []  # started on the first fetch
 
     # --- what the rest of the loop asks ---------------------------------------------------------
     @property
@@ -93,6 +107,11 @@ class Dispatcher:
         the transaction, since an engine may answer over the network."""
         with self._lock:
             exited, self._exited = self._exited, set()
+            arrived = [run_id for run_id in self._fetched if run_id in self._fetching]
+            for run_id in [run_id for run_id in self._fetched if run_id not in self._fetching]:
+                del self._fetched[run_id]  # its run was stopped meanwhile
+        if arrived:  # their files are here: submit them now (recorded in this wake-up)
+            self.launch()
         if self.sweep:  # a safety net under the engines' push notifications
             exited |= {run_id for run_id, run in self.book.items() if run.engine_run_id}
         for run_id in exited:
@@ -172,13 +191,22 @@ class Dispatcher:
         from there (see recovery).
         """
         for run_id, run in list(self.pending.items()):
-            if self._used.get(run.command, 0) >= self.settings.max_processes:
+            fetching = run_id in self._fetching
+            if fetching and run_id not in self._fetched:
+                continue  # its files are on their way
+            # A fetch holds its run's slot: count the others'.
+            taken = self._used.get(run.command, 0) + self._fetches.get(run.command, 0) - (1 if fetching else 0)
+            if taken >= self.settings.max_processes:
                 continue
-            del self.pending[run_id]
             stamp = store.now()
             try:
-                engine_run_id = self._submit(run)
+                local = self._local(run)
+                if local is None:  # fetching off the loop: launched again once its files are here
+                    continue
+                del self.pending[run_id]
+                engine_run_id = self._submit(run, local)
             except errors.EngineError as exc:
+                self.pending.pop(run_id, None)
                 self._started.append(_Started(run, stamp, None, exc.message))
                 continue
             self._book(run.replace(engine_run_id=engine_run_id, started_on=stamp))
@@ -215,6 +243,7 @@ class Dispatcher:
         if self.book.pop(run.id, None) is not None:
             self._used[run.command] -= 1
         self.pending.pop(run.id, None)
+        self._fetch_done(run.id)
         self._cancelled.discard(run.id)
 
     def _recorded(self, started: int, ended: list[str]) -> None:
@@ -228,6 +257,57 @@ class Dispatcher:
             self._exited.add(job_run_id)
         self._wake()
 
+    # --- script locations -----------------------------------------------------------------------
+    def _local(self, run: JobRun) -> scripts.Local | None:
+        """The run's script and --extra-* files, local; None while they are fetched from S3."""
+        with self._lock:
+            fetched = self._fetched.pop(run.id, None)
+        if fetched is not None:
+            self._fetch_done(run.id)
+            if isinstance(fetched, errors.EngineError):
+                raise fetched
+            return fetched
+        script, arguments = str(run.options.script or ""), run.options.effective_arguments
+        if not scripts.needs_fetch(script, arguments):  # local paths: a few syscalls at most
+            return self._localise(run.id, script, arguments)
+        if not self._fetchers:
+            for n in range(FETCHERS):
+                # Daemons: a fetch stuck on the network must not hold up the process's exit.
+                thread = threading.Thread(target=self._fetch, name=f"adhere-fetch-{n}", daemon=True)
+                thread.start()
+                self._fetchers.append(thread)
+        self._fetching[run.id] = run.command
+        self._fetches[run.command] = self._fetches.get(run.command, 0) + 1
+        self._to_fetch.put((run.id, script, arguments))
+        return None
+
+    def _fetch(self) -> None:
+        """A fetcher thread: fetch, then hand the result to the loop and wake it."""
+        while (item := self._to_fetch.get()) is not None:
+            run_id, script, arguments = item
+            result: scripts.Local | errors.EngineError
+            try:
+                result = self._localise(run_id, script, arguments)
+            except errors.EngineError as exc:
+                result = exc
+            with self._lock:
+                self._fetched[run_id] = result
+            self._wake()
+
+    def _localise(self, run_id: str, script: str, arguments: Mapping[str, str]) -> scripts.Local:
+        try:
+            return scripts.localise(script, arguments, self.settings.script_roots, self.scripts)
+        except errors.EngineError:
+            raise
+        except Exception as exc:  # a bug fails the run, not the loop
+            log.exception("making the scripts of %s local failed", run_id)
+            raise errors.EngineError(f"cannot prepare {script}: {type(exc).__name__}: {exc}") from exc
+
+    def _fetch_done(self, run_id: str) -> None:
+        command = self._fetching.pop(run_id, None)
+        if command is not None:
+            self._fetches[command] -= 1
+
     # --- engines --------------------------------------------------------------------------------
     def engine(self, command: str) -> base.Engine:
         engine = self.registry.get(command)
@@ -236,18 +316,18 @@ class Dispatcher:
             self._listening.add(command)
         return engine
 
-    def _submit(self, run: JobRun) -> str:
+    def _submit(self, run: JobRun, local: scripts.Local) -> str:
         """Start ``run``; its engine run id, or EngineError (an engine's bug fails the run, not us)."""
         options = run.options
-        args = dict(options.effective_arguments)
+        args = dict(local.arguments)
         args["--JOB_NAME"] = run.job_name
         args["--JOB_RUN_ID"] = run.id
         env = {
-            "ADHERE_DB_URL": self.db_url,
             "ADHERE_JOB_NAME": run.job_name,
             "ADHERE_JOB_RUN_ID": run.id,
             "ADHERE_HOME": str(self.settings.home.resolve()),
         }
+        env.update(self.runtime_env)
         if run.workflow_run_id and run.workflow_name:
             args["--WORKFLOW_NAME"] = run.workflow_name
             args["--WORKFLOW_RUN_ID"] = run.workflow_run_id
@@ -256,7 +336,7 @@ class Dispatcher:
         run_dir = self.run_dir(run.id)
         run_dir.mkdir(parents=True, exist_ok=True)  # before the engine call: see recovery
         request = base.RunRequest(
-            job_run_id=run.id, job_name=run.job_name, script=str(options.script or ""), arguments=args, env=env,
+            job_run_id=run.id, job_name=run.job_name, script=local.script, arguments=args, env=env,
             run_dir=run_dir, python_version=options.python_version, worker_type=options.worker_type,
             number_of_workers=options.number_of_workers, max_capacity=options.max_capacity,
         )  # fmt: skip
@@ -270,9 +350,26 @@ class Dispatcher:
         (run_dir / ENGINE_RUN_ID_FILE).write_text(engine_run_id)
         return engine_run_id
 
+    @property
+    def runtime_env(self) -> dict[str, str]:
+        """How a job's runtime API (orchestrator/runtime.py) reaches the orchestrator: a serve's
+        endpoint (``settings.endpoint``: jobs on a remote cluster need no store URL), else the
+        store's URL (an `adhere run`: direct store access is faster)."""
+        if not self.settings.endpoint:
+            return {"ADHERE_DB_URL": self.db_url}
+        env = {"ADHERE_ENDPOINT": self.settings.endpoint}
+        if self.settings.access_keys:  # the serve checks signatures: the job signs with this key
+            env["ADHERE_ACCESS_KEYS"] = ":".join(self.settings.access_keys[0])
+        return env
+
     def run_dir(self, job_run_id: str) -> Path:
         """The run's folder (logs, exit status, engine bookkeeping)."""
         return self._logs / job_run_id
 
     def close(self) -> None:
+        with contextlib.suppress(queue.Empty):  # runs not fetched yet stay STARTING (recovery)
+            while True:
+                self._to_fetch.get_nowait()
+        for _ in self._fetchers:  # a fetch under way ends on its own
+            self._to_fetch.put(None)
         self.registry.close()

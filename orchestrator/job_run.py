@@ -114,7 +114,7 @@ def run_options(spec: Mapping[str, Any], run_args: Mapping[str, str], overrides:
         retry_policy=spec.get("retry_policy"),
         worker_type=overrides.get("worker_type") or spec.get("worker_type"),
         number_of_workers=overrides.get("number_of_workers") or spec.get("number_of_workers"),
-        max_capacity=spec.get("max_capacity"),
+        max_capacity=overrides.get("max_capacity") or spec.get("max_capacity"),
         job_run_queuing_enabled=bool(overrides.get("job_run_queuing_enabled",
                                                    spec.get("job_run_queuing_enabled", False))),
     )

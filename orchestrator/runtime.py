@@ -1,16 +1,20 @@
 """The job-side runtime API: what a job script imports (the role of awsglue.utils).
 
-Importable with the standard library alone; the service (and through it the store) is reached
-lazily, only when a script reads or writes workflow run properties, through the URL its
-orchestrator passes in ``ADHERE_DB_URL``.
+Importable with the standard library alone; the orchestrator is reached lazily, only when a
+script reads or writes workflow run properties: through Glue's API of the `adhere serve` that
+started the job when it passes ``ADHERE_ENDPOINT`` (a boto3 ``glue`` client, signed with the
+first of ``ADHERE_ACCESS_KEYS`` when given: a job on a remote cluster needs no store URL), else
+through the store whose URL an `adhere run` passes in ``ADHERE_DB_URL``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 # Keys Glue itself may pass that a script never declares.
 _GLUE_RESERVED = ("JOB_ID", "JOB_RUN_ID", "SECURITY_CONFIGURATION", "encryption-type")
@@ -34,14 +38,15 @@ def getResolvedOptions(args: Sequence[str], options: Sequence[str]) -> dict[str,
 
 
 def _context() -> tuple[str, str, str]:
+    """(ADHERE_ENDPOINT or ADHERE_DB_URL, workflow name, workflow run id)."""
     run_id = os.environ.get("ADHERE_WORKFLOW_RUN_ID") or _argv_value("--WORKFLOW_RUN_ID")
     name = os.environ.get("ADHERE_WORKFLOW_NAME") or _argv_value("--WORKFLOW_NAME")
-    url = os.environ.get("ADHERE_DB_URL")
-    if not (run_id and name and url):
+    where = os.environ.get("ADHERE_ENDPOINT") or os.environ.get("ADHERE_DB_URL")
+    if not (run_id and name and where):
         raise RuntimeError(
             "workflow run properties are only available to a job started by adhere inside a workflow run"
         )
-    return url, name, run_id
+    return where, name, run_id
 
 
 def _argv_value(key: str) -> str | None:
@@ -54,11 +59,14 @@ def _argv_value(key: str) -> str | None:
 
 def get_run_properties() -> dict[str, str]:
     """The current workflow run's properties (GetWorkflowRunProperties)."""
+    where, name, run_id = _context()
+    if os.environ.get("ADHERE_ENDPOINT"):
+        with _glue_errors():
+            return dict(_glue(where).get_workflow_run_properties(Name=name, RunId=run_id)["RunProperties"])
     from orchestrator import service
     from orchestrator.service import workflow_runs
 
-    url, name, run_id = _context()
-    db = service.connect(url)
+    db = service.connect(where)
     try:
         return workflow_runs.get_workflow_run_properties(db, name, run_id)
     finally:
@@ -67,12 +75,63 @@ def get_run_properties() -> dict[str, str]:
 
 def put_run_properties(properties: Mapping[str, str]) -> None:
     """Upsert properties on the current workflow run (PutWorkflowRunProperties)."""
+    where, name, run_id = _context()
+    if os.environ.get("ADHERE_ENDPOINT"):
+        with _glue_errors():
+            _glue(where).put_workflow_run_properties(Name=name, RunId=run_id, RunProperties=dict(properties))
+        return
     from orchestrator import service
     from orchestrator.service import workflow_runs
 
-    url, name, run_id = _context()
-    db = service.connect(url)
+    db = service.connect(where)
     try:
         workflow_runs.put_workflow_run_properties(db, name, run_id, properties)
     finally:
         db.close()
+
+
+_clients: dict[str, Any] = {}
+
+
+def _glue(endpoint: str) -> Any:
+    """A boto3 ``glue`` client for the serve at ``endpoint`` (one per process)."""
+    if endpoint not in _clients:
+        import boto3
+        from botocore.config import Config
+
+        _clients[endpoint] = boto3.session.Session().client(
+            "glue", endpoint_url=endpoint, region_name=os.environ.get("ADHERE_REGION") or "us-east-1",
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}), **_credentials(),
+        )  # fmt: skip
+    return _clients[endpoint]
+
+
+def _credentials() -> dict[str, str | None]:
+    """The first of ``ADHERE_ACCESS_KEYS`` (what the serve hands its jobs when it checks
+    signatures), else AWS's environment variables, else placeholders (a serve without access keys
+    checks no signature). Not boto3's whole chain: on a machine outside AWS it would wait for the
+    instance metadata service first."""
+    env = os.environ
+    pairs = [pair.strip() for pair in env.get("ADHERE_ACCESS_KEYS", "").split(",") if ":" in pair]
+    if pairs:
+        key_id, _, secret = pairs[0].partition(":")
+        return {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return {"aws_access_key_id": env["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+                "aws_session_token": env.get("AWS_SESSION_TOKEN") or None}
+    return {"aws_access_key_id": "adhere", "aws_secret_access_key": "adhere"}
+
+
+@contextlib.contextmanager
+def _glue_errors() -> Iterator[None]:
+    """Glue's errors from the serve raised as adhere's own (what a job gets without a serve)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        from orchestrator.service import remote
+
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+        raise remote.error_from({"__type": error.get("Code"), "Message": error.get("Message")}, status) from exc

@@ -3,7 +3,10 @@
 Locally a test that needs an absent service (PostgreSQL, Java, moto) is skipped with a reason;
 with ``ADHERE_REQUIRE_SERVICES=1`` (set by ``.ci/run``) it fails, so CI cannot pass by
 skipping. The store fixtures (``db``, ``db_url``, ``settings``, ...) come from the plugin
-``tests/integration/store_fixtures.py``.
+``tests/integration/store_fixtures.py``. S3 is a moto server for the session (pyiceberg's
+conftest): ``moto_server`` (its endpoint), ``s3_server`` (the same, with boto3's environment
+pointing S3 at it for the test and the job processes it starts), ``s3_bucket`` (a new bucket),
+and ``s3_client(endpoint)`` / ``make_bucket(endpoint)`` for code outside a fixture.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def _clean_environment() -> None:
 # At import, so before collection imports any test module or settings are read.
 _clean_environment()
 
-pytest_plugins = ["integration.store_fixtures"]
+pytest_plugins = ["integration.store_fixtures", "integration.api_fixtures", "integration.s3_fixtures"]
 
 
 def require_services() -> bool:
@@ -41,4 +44,3 @@ def skip_or_fail(reason: str) -> NoReturn:
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (ADHERE_REQUIRE_SERVICES=1)", pytrace=False)
     pytest.skip(reason)
-

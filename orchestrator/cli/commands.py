@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from orchestrator import errors, settings
 from orchestrator.cli import display
@@ -39,15 +39,23 @@ def _job_args(values: Sequence[str] | None) -> dict[str, str]:
 class App:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.settings = settings.load({"db_url": args.db, "home": args.home})
+        self.settings = settings.load({"db_url": args.db, "home": args.home, "endpoint": args.endpoint,
+                                       **{k: getattr(args, k, None) for k in _SERVE_FLAGS}})
         self._db: Store | None = None
 
     @property
     def db(self) -> Store:
+        """The store; or, with an endpoint, the `adhere serve` that stands in for it (service
+        calls are sent there) for every command but those that work on a store itself."""
         if self._db is None:
-            from orchestrator import service
+            if self.settings.endpoint and self.args.command not in _ON_THE_STORE:
+                from orchestrator.service import remote
 
-            self._db = service.open_store(self.settings)
+                self._db = cast("Store", remote.Endpoint.from_settings(self.settings))
+            else:
+                from orchestrator import service
+
+                self._db = service.open_store(self.settings)
         return self._db
 
     @cached_property
@@ -71,23 +79,39 @@ class App:
     def validate(self) -> int:
         from orchestrator.service import definitions
 
-        defs = definitions.validate([Path(p) for p in self.args.files], self.settings)
+        # Names the files do not declare may be the store's: read it when the project has one.
+        has_store = bool(self.settings.endpoint or self.settings.db_url) or (self.settings.home / "adhere.db").exists()
+        defs = definitions.validate([Path(p) for p in self.args.files], self.settings, self.db if has_store else None)
         summary = {"Jobs": len(defs.jobs), "Crawlers": len(defs.crawlers), "Triggers": len(defs.triggers),
                    "Workflows": len(defs.workflows)}
-        self.out({"Valid": True, **summary},
-                 lambda: self.say("valid: " + ", ".join(f"{n} {k.lower()}" for k, n in summary.items())))
+
+        def render() -> None:
+            self.say("valid: " + ", ".join(f"{n} {k.lower()}" for k, n in summary.items()))
+            for line in definitions.note_lines(defs.notes):
+                self.say(line)
+
+        self.out({"Valid": True, **summary, "Notes": [{"Where": n.where, "Message": n.message} for n in defs.notes]},
+                 render)
         return 0
 
     def apply(self) -> int:
         from orchestrator.service import definitions
 
-        defs = definitions.validate([Path(p) for p in self.args.files], self.settings)
-        outcomes = definitions.apply(self.db, defs)
+        defs = definitions.validate([Path(p) for p in self.args.files], self.settings, self.db)
+        prune = definitions.pruned(self.db, defs) if self.args.prune else []
+        if prune and not self._confirm_prune(prune):
+            return 1
+        outcomes = definitions.apply(self.db, defs, prune=prune)
         grouped: dict[str, list[str]] = {"created": [], "updated": [], "deleted": [], "unchanged": []}
         for o in outcomes:
             grouped[o.change].append(f"{o.kind} {o.name}" + (f" ({o.note})" if o.note else ""))
 
         def render() -> None:
+            changes()
+            for line in definitions.note_lines(defs.notes):
+                self.say(line)
+
+        def changes() -> None:
             changed = len(grouped["created"]) + len(grouped["updated"]) + len(grouped["deleted"])
             if not changed:
                 self.say(f"unchanged: nothing to do ({len(outcomes)} definitions)")
@@ -108,8 +132,26 @@ class App:
             if grouped["unchanged"]:
                 self.say(f"unchanged: {len(grouped['unchanged'])} definitions")
 
-        self.out({k.capitalize(): v for k, v in grouped.items()}, render)
+        self.out({**{k.capitalize(): v for k, v in grouped.items()},
+                  "Notes": [{"Where": n.where, "Message": n.message} for n in defs.notes]}, render)
         return 0
+
+    def _confirm_prune(self, gone: Sequence[tuple[str, str]]) -> bool:
+        """Show what --prune deletes; go on with --yes, or when the operator says so."""
+        listed = [f"{kind} {name}" for kind, name in gone]
+        shown = listed if len(listed) <= SUMMARY_OVER else [*listed[:SUMMARY_OVER], f"... and {len(listed) - SUMMARY_OVER} more"]
+        for line in shown:
+            display.console(stderr=True).print(display.text("will delete: ", line), soft_wrap=True)
+        if self.args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise errors.InvalidInputException(
+                f"--prune would delete {len(gone)} definitions the files do not define; pass --yes to delete them")
+        answer = input(f"delete these {len(gone)}? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            self.say("nothing was changed")
+            return False
+        return True
 
     def schema(self) -> int:
         from orchestrator.definitions import file
@@ -131,7 +173,7 @@ class App:
     def jobs(self) -> int:
         from orchestrator.service import jobs
 
-        found = jobs.get_jobs(self.db)
+        found = jobs.get_jobs(self.db)["Jobs"]
         self.out({"Jobs": found}, lambda: self.console.print(display.table(
             ["job", "engine", "script", "retries", "timeout"],
             [(j["Name"], j["Command"]["Name"], j["Command"].get("ScriptLocation"), j.get("MaxRetries", 0),
@@ -141,21 +183,21 @@ class App:
     def triggers(self) -> int:
         from orchestrator.service import triggers
 
-        found = triggers.get_triggers(self.db, self.args.workflow)
+        found = triggers.get_triggers(self.db, workflow_name=self.args.workflow)["Triggers"]
         self.out({"Triggers": found}, lambda: self.console.print(display.triggers_table(found)))
         return 0
 
     def workflows(self) -> int:
         from orchestrator.service import workflows
 
-        names = workflows.list_workflows(self.db)
+        names = workflows.list_workflows(self.db)["Workflows"]
         self.out({"Workflows": names}, lambda: self.console.print(display.table(["workflow"], [(n,) for n in names])))
         return 0
 
     def runs(self) -> int:
         from orchestrator.service import workflow_runs
 
-        runs = workflow_runs.get_workflow_runs(self.db, self.args.workflow)
+        runs = workflow_runs.get_workflow_runs(self.db, self.args.workflow)["Runs"]
         self.out({"Runs": runs}, lambda: self.console.print(display.table(
             ["run", "workflow", "status", "started", "completed", "succeeded/total"],
             [(r["WorkflowRunId"], r["Name"], display.styled(r["Status"]), display.when(r["StartedOn"]),
@@ -197,7 +239,7 @@ class App:
     def job_runs(self) -> int:
         from orchestrator.service import job_runs
 
-        runs = job_runs.get_job_runs(self.db, self.args.job)
+        runs = job_runs.get_job_runs(self.db, self.args.job)["JobRuns"]
         self.out({"JobRuns": runs}, lambda: self._print_job_runs(runs))
         return 0
 
@@ -315,7 +357,7 @@ class App:
 
         def current() -> dict[str, Any]:
             """The run and its automatic retries, followed to the last attempt."""
-            runs = [r for r in job_runs.get_job_runs(self.db, self.args.job) if _chain(r, job_run_id, parents)]
+            runs = [r for r in job_runs.get_job_runs(self.db, self.args.job)["JobRuns"] if _chain(r, job_run_id, parents)]
             return runs[0] if runs else job_runs.get_job_run(self.db, None, job_run_id)
 
         run = self.drive(scope=None, done=lambda: current()["JobRunState"] in _FINAL_JOB, view=current,
@@ -344,6 +386,19 @@ class App:
                     self.say("stopping… (Ctrl-C again to leave the runs to the store)")
                     on_interrupt()
         return view()
+
+    def delete(self) -> int:
+        """Glue's deletes: a job or trigger that is not there is no error (they are idempotent);
+        a workflow goes with its triggers, and not while a run of it is under way."""
+        import importlib
+
+        module = importlib.import_module(f"orchestrator.service.{self.args.kind}s")
+        delete = getattr(module, f"delete_{self.args.kind}")
+        for name in self.args.names:
+            delete(self.db, name)
+        self.out({"Deleted": self.args.names},
+                 lambda: [self.say(f"deleted {self.args.kind} ", name) for name in self.args.names])
+        return 0
 
     def stop(self) -> int:
         from orchestrator.service import workflow_runs
@@ -390,10 +445,19 @@ class App:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        from orchestrator.api import server
+
+        if warning := server.check_binding(self.settings):
+            self.say(warning)
         with orchestration.host(self.db, self.settings, serving=True) as wait:
-            self.say(f"adhere serving on {self.db.safe_url} (Ctrl-C to stop)")
+            self.say(f"adhere serving {self.db.safe_url} with Glue's API on "
+                     f"http://{self.settings.host}:{wait.port} (Ctrl-C to stop)")
             wait(stop.is_set, None)
         return 0
+
+
+_SERVE_FLAGS = ("host", "port", "access_keys_file", "insecure")
+_ON_THE_STORE = ("serve", "db")  # with an endpoint too: `serve` hands it to its jobs
 
 
 def _write_lines(lines: Iterable[str]) -> None:

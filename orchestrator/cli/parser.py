@@ -22,6 +22,9 @@ def parser() -> argparse.ArgumentParser:
                        help=f"SQLAlchemy URL of the store (env {ENV}DB_URL; default: SQLite in .adhere/)")
         p.add_argument("--home", **({"default": None} | unset),
                        help=f"project folder for the store, logs and engines (env {ENV}HOME; default .adhere)")
+        p.add_argument("--endpoint", **({"default": None} | unset), metavar="URL",
+                       help=f"send commands to the `adhere serve` at URL instead of using the store (env {ENV}ENDPOINT;"
+                            f" requests are signed with the first of {ENV}ACCESS_KEYS, or AWS_ACCESS_KEY_ID/SECRET)")
         p.add_argument("--json", action="store_true", **unset, help="print Glue's response shape as JSON")
         p.add_argument("--debug", action="store_true", **unset, help="show tracebacks")
         return p
@@ -37,7 +40,11 @@ def parser() -> argparse.ArgumentParser:
         return p
 
     cmd("validate", "validate", "check definition files; write nothing").add_argument("files", nargs="+")
-    cmd("apply", "apply", "create or update definitions (one transaction)").add_argument("files", nargs="+")
+    p = cmd("apply", "apply", "create or update definitions (one transaction)")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--prune", action="store_true", help="also delete the jobs, triggers, workflows and crawlers "
+                   "of the store that the files do not define (listed first)")
+    p.add_argument("-y", "--yes", action="store_true", help="with --prune: delete without asking")
     cmd("schema", "schema", "print the JSON Schema of definition files")
     cmd("db", "db_upgrade", "store maintenance").add_argument("action", choices=["upgrade"])
     p = cmd("run", "run", "start a workflow run and follow it (StartWorkflowRun)")
@@ -64,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("node", metavar="NODE", nargs="?", help="a job of the workflow run (its latest attempt)")
     p.add_argument("--attempt", type=int, metavar="N", help="the node's N-th attempt in the run (1 is the first)")
     p.add_argument("-f", "--follow", action="store_true", help="print new lines until the job run ends")
+    p = cmd("delete", "delete", "delete a job, trigger or workflow (DeleteJob, DeleteTrigger, DeleteWorkflow)")
+    p.add_argument("kind", choices=["job", "trigger", "workflow"])
+    p.add_argument("names", nargs="+", metavar="NAME")
     cmd("stop", "stop", "stop a workflow run (StopWorkflowRun)").add_argument("run_id", metavar=RUN, help=RUN_HELP)
     p = cmd("stop-job-run", "stop_job_run", "stop job runs (BatchStopJobRun)")
     p.add_argument("job")
@@ -96,7 +106,13 @@ def parser() -> argparse.ArgumentParser:
     cmd("history", "repair:history", "a run's chain of original and resumed runs, and which run produced each"
         " node's final state").add_argument("run_id", metavar=RUN, help=RUN_HELP)
     cmd("notifications", "notifications", "list sent events, newest first").add_argument("--limit", type=int, default=50)
-    cmd("serve", "serve", "run the scheduler, dispatcher and watchdog until stopped")
+    p = cmd("serve", "serve", "run the orchestrator loop and Glue's API (boto3, the AWS CLI) until stopped")
+    p.add_argument("--host", help=f"address to listen on (env {ENV}HOST; default 127.0.0.1)")
+    p.add_argument("--port", type=int, help=f"port to listen on (env {ENV}PORT; default 8639)")
+    p.add_argument("--access-keys-file", metavar="FILE",
+                   help=f"file of ACCESS_KEY_ID:SECRET lines; requests must be SigV4-signed (env {ENV}ACCESS_KEYS_FILE)")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="allow a non-loopback --host without access keys")
     return top
 
 

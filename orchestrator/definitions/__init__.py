@@ -5,12 +5,16 @@
     models      the pydantic models (Job, Crawler, Trigger, Workflow, ..., Definitions)
     file        the file-level shape (JobEntry, CrawlerEntry, DefinitionFile) and json_schema()
     text        Glue's NameString rule, storable strings, short quotes for messages
-    problems    Problems, At, Known: every problem at its place
+    problems    Problems, Notes, At, Known: every problem and note at its place, names known
+    glue        Glue's service model (botocore's): request members, output-only members, types
     reading     YAML/JSON text into plain data (nesting, aliases and parser errors as problems)
     structure   the plain data as JSON the store can keep (depth, cycles, NUL, surrogates)
+    entries     what a file holds (sections, Get* outputs, one Create* request) as entries
+    members     an entry's members sorted: Glue's kept, output-only dropped, unknown refused
+    validation  one entry against its model: pydantic errors as problems, what can be salvaged
     shorthand   the DependsOn/Workflow shorthand compiled to triggers
     checks      trigger, predicate and workflow checks
-    loading     load_files, load_mapping: the whole definition validated
+    loading     load_files, load_mapping, load_request: the whole definition validated
 
 This package exports only the leaf modules' names, so that the rest of the code can say
 ``definitions.Trigger``; loading is ``orchestrator.definitions.loading``. The models' names are

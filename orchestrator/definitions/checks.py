@@ -128,7 +128,8 @@ def check_workflows(
     """One start trigger per workflow, conditions that can be met, no cycles.
 
     The first two are skipped for a workflow with a trigger or action already reported as
-    unreadable: they would only echo that problem.
+    unreadable: they would only echo that problem; and, but for "only one", for a workflow of
+    the store, whose other triggers the files do not show.
     """
     groups: dict[str | None, list[tuple[models.Trigger, At]]] = defaultdict(list)
     for trigger, at in triggers:
@@ -137,15 +138,10 @@ def check_workflows(
         if wf is not None and wf not in known.workflows:
             continue
         by_name = {t.name: at for t, at in items}
-        if wf is not None:
-            starts = [(t, at) for t, at in items if t.type != TriggerType.CONDITIONAL]
-            if len(starts) > 1:
-                listed = listing([t.name for t, _ in starts])
-                for _, at in starts[1:]:
-                    problems.add(
-                        at(),
-                        f"workflow {quote(wf)} can have only one start trigger ({_START_TYPES}); it has {listed}",
-                    )
+        if wf is not None and wf not in workflow_places:  # in the store: its triggers are not all here
+            _one_start(wf, items, problems)
+        elif wf is not None:
+            starts = _one_start(wf, items, problems)
             if wf not in broken and not starts:
                 problems.add(workflow_places[wf], f"has no start trigger ({_START_TYPES})")
             if wf not in broken and all(_readable(a, known) for t, _ in items for a in t.actions):
@@ -153,8 +149,23 @@ def check_workflows(
         if _acyclic([t for t, _ in items]):
             continue
         for cycle in graph.find_cycles(graph.workflow_graph([_edges(t) for t, _ in items])):
-            place = workflow_places[wf] if wf is not None else by_name[cycle[1]]()
+            place = workflow_places[wf] if wf in workflow_places else by_name[cycle[1]]()
             problems.add(place, f"cycle: {_cycle_text(cycle)}")
+
+
+def _one_start(
+    wf: str, items: list[tuple[models.Trigger, At]], problems: Problems
+) -> list[tuple[models.Trigger, At]]:
+    """A workflow's start triggers; a problem at each after the first."""
+    starts = [(t, at) for t, at in items if t.type != TriggerType.CONDITIONAL]
+    if len(starts) > 1:
+        listed = listing([t.name for t, _ in starts])
+        for _, at in starts[1:]:
+            problems.add(
+                at(),
+                f"workflow {quote(wf)} can have only one start trigger ({_START_TYPES}); it has {listed}",
+            )
+    return starts
 
 
 def _acyclic(triggers: list[models.Trigger]) -> bool:

@@ -8,9 +8,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, WithJsonSchema, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
-from orchestrator.definitions.models import Crawler, GlueModel, Job, Name, Trigger, Workflow
+from orchestrator.definitions.models import (
+    Crawler,
+    GlueModel,
+    GlueShape,
+    Job,
+    Name,
+    Trigger,
+    Workflow,
+)
 
 
 def _depends_on(value: Any) -> Any:
@@ -58,9 +74,13 @@ SHORTHAND_FIELDS = frozenset(Shorthand.model_fields)
 class JobEntry(Job, Shorthand):
     """A ``Jobs`` item of a definition file."""
 
+    model_config = ConfigDict(extra="allow")  # Glue's other members, as Job keeps them
+
 
 class CrawlerEntry(Crawler, Shorthand):
     """A ``Crawlers`` item of a definition file."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class DefinitionFile(GlueModel):
@@ -73,8 +93,34 @@ class DefinitionFile(GlueModel):
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of a definition file, for editors (PascalCase spelling)."""
+    """JSON Schema of a definition file, for editors (PascalCase spelling). Each Glue shape lists
+    Glue's other members too (with their JSON type), and nothing else."""
+    from orchestrator.definitions import glue
+
     schema = DefinitionFile.model_json_schema(by_alias=True)
+    for name, model in _models(DefinitionFile).items():
+        entry = schema["$defs"].get(name)
+        if entry is None:
+            continue
+        entry["additionalProperties"] = False
+        if issubclass(model, GlueShape):
+            props = entry.setdefault("properties", {})
+            for member, shape in glue.members(model.glue_shape).items():
+                props.setdefault(member, glue.loose_schema(shape))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "adhere definitions"
     return schema
+
+
+def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """Every model reachable from ``root``'s fields, by class name (the schema's $defs keys)."""
+    from orchestrator.definitions.members import shape_of
+
+    found: dict[str, type[BaseModel]] = {}
+    todo = [root]
+    while todo:
+        model = todo.pop()
+        if model.__name__ not in found:
+            found[model.__name__] = model
+            todo += [held for held, _ in shape_of(model).nested.values()]
+    return found

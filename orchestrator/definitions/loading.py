@@ -1,85 +1,83 @@
-"""Loading definitions: entries of the files, pydantic errors as problems, the whole built and checked.
+"""Loading definitions: files (or one API request) validated whole, as problems at their places
+and notes, then built into ``models.Definitions``.
 
 Places use the Glue spelling and the indexes of the original file (``Triggers[2].Predicate``).
-Reading the files is ``reading``; the DependsOn shorthand is compiled by ``shorthand``; the
-cross-reference checks are ``checks``. Nothing is written: the service applies the result.
+Reading the files is ``reading``; what a file may hold is ``entries``; each entry's members are
+sorted by ``members`` and validated by ``validation``; the DependsOn shorthand is compiled by
+``shorthand``; the cross-reference checks are ``checks``. Nothing is written: the service
+applies the result.
+
+Names that triggers, DependsOn and Workflow keys refer to resolve against the files first, then
+against ``existing`` (the store's jobs, crawlers and workflows, as Glue creates triggers against
+existing jobs): a ``problems.Known``, or a function returning one, called only when a name is
+not in the files.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import difflib
-import functools
 import gc
 import os
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pydantic
+from typing import Any, Literal
 
 from orchestrator import errors
-from orchestrator.definitions import checks, file, models, reading, shorthand, structure
-from orchestrator.definitions.problems import (
-    ALIASES,
-    CRAWL_STATES_TEXT,
-    JOB_STATES_TEXT,
-    At,
-    Known,
-    Problems,
-    key_text,
-    place_of,
+from orchestrator.definitions import (
+    checks,
+    entries,
+    file,
+    glue,
+    models,
+    reading,
+    shorthand,
+    structure,
 )
-from orchestrator.definitions.text import clip, listing, quote
+from orchestrator.definitions.problems import At, Known, Names, Notes, Problems, Stored, join
+from orchestrator.definitions.text import listing, quote
+from orchestrator.definitions.validation import validate
 
-_MODELS: dict[str, type[pydantic.BaseModel]] = {
+Existing = Known | Callable[[], Known]
+_MODELS: dict[str, Any] = {
     "Jobs": file.JobEntry,
     "Crawlers": file.CrawlerEntry,
     "Triggers": models.Trigger,
     "Workflows": models.Workflow,
 }
-_TOP_KEYS = {k.lower(): k for k in _MODELS} | {k: k for k in _MODELS}
-_SINGULAR = {"Jobs": "job", "Crawlers": "crawler", "Triggers": "trigger", "Workflows": "workflow"}
+_REQUESTS: dict[str, Any] = {
+    "job": models.Job, "trigger": models.Trigger, "workflow": models.Workflow, "crawler": models.Crawler,
+}  # fmt: skip
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_ALIASES_LOWER = {a.lower(): a for a in ALIASES.values()}
-
-
-@dataclass
-class _Raw:
-    """One entry of one file, before validation."""
-
-    kind: str
-    where: str
-    base_dir: Path
-    data: Any
 
 
 # --- entry points ------------------------------------------------------------------------------
 
 
 def load_files(
-    paths: Sequence[Path], engines: Collection[str] | None = None
+    paths: Sequence[Path],
+    engines: Collection[str] | None = None,
+    existing: Existing | None = None,
 ) -> models.Definitions:
     """Read, merge and validate definition files; raise ValidationError listing every problem.
 
-    ``engines``: the known ``Command.Name`` values (the service passes its engine registry's);
-    a job naming another is a problem. None skips that check.
+    ``engines``: the ``Command.Name`` values with an engine here (the service passes its engine
+    registry's); a job naming another Glue command (gluestreaming) gets a note, any other name
+    is a problem. None skips that check. ``existing``: see the module docstring. The result's
+    ``notes`` and ``resolved`` say what loading remarked and what the store resolved.
     """
     paths = [Path(p) for p in paths]
-    problems = Problems()
-    raws: list[_Raw] = []
+    problems, notes = Problems(), Notes()
+    raws: list[entries.Raw] = []
     with _collector_paused():
         for path in paths:
             prefix = f"{path}: " if len(paths) > 1 else ""
             data = reading.read(path, prefix, problems)
             if data is not None:
-                raws += _entries(data, prefix, path.parent, problems)
+                raws += entries.entries(data, prefix, path.parent, problems, notes)
         source = ", ".join(str(p) for p in paths)
-        return _finish(raws, problems, source, engines)
+        return _finish(raws, problems, notes, source, engines, existing)
 
 
 def load_mapping(
@@ -87,12 +85,57 @@ def load_mapping(
     base_dir: Path,
     source: str = "",
     engines: Collection[str] | None = None,
+    existing: Existing | None = None,
 ) -> models.Definitions:
     """Validate one already-parsed definition mapping (tests, the HTTP API); see ``load_files``."""
-    problems = Problems()
+    problems, notes = Problems(), Notes()
     with _collector_paused():
-        raws = _entries(data, "", Path(base_dir), problems) if structure.check(data, problems) else []
-        return _finish(raws, problems, source, engines)
+        raws = []
+        if structure.check(data, problems):
+            raws = entries.entries(data, "", Path(base_dir), problems, notes)
+        return _finish(raws, problems, notes, source, engines, existing)
+
+
+def load_request(
+    kind: Literal["job", "trigger", "workflow", "crawler"],
+    data: Mapping[str, Any],
+    existing: Existing | None = None,
+    *,
+    name: str | None = None,
+    engines: Collection[str] | None = None,
+    base_dir: Path | None = None,
+) -> tuple[Any, list[errors.Problem]]:
+    """One Create*/Update* request body (CreateJob, CreateTrigger, CreateWorkflow, CreateCrawler)
+    as its model and the notes about it, checked as a file entry is, with places relative to the
+    request (``Command.Name``); raise ValidationError listing every problem.
+
+    ``name``: the resource's name when the body has none (UpdateJob's ``JobUpdate``; a ``Name`` in
+    the body must then agree). A trigger's jobs, crawlers and workflow must be in ``existing``;
+    the checks that need a workflow's other triggers (one start trigger, no cycle) are not run.
+    ``engines`` as for ``load_files``; a relative ScriptLocation stays as given unless
+    ``base_dir`` is given. DependsOn and the other file shorthands are not Glue's: refused here.
+    """
+    problems, notes = Problems(), Notes()
+    model = None
+    if not isinstance(data, Mapping):
+        problems.add("", f"must be a mapping (Glue's {glue.SHAPES[kind][0]})")
+    elif name is not None and data.get("Name", data.get("name", name)) != name:
+        problems.add("Name", f"must be the name of the {kind} updated, {quote(name)}")
+    else:
+        body = data if name is None else {**data, "Name": name}
+        if structure.check(body, problems):
+            model = validate(body, _REQUESTS[kind], "", kind, kind, problems, notes)
+    stored = Stored(existing) if existing is not None else None
+    known = Known(*(Names(k, set(), stored) for k in ("job", "crawler", "workflow")))
+    if model is not None and kind == "job":
+        _check_engine(model, "", engines, problems, notes)
+        if base_dir is not None:
+            model = model.model_copy(update={"command": _command(model, base_dir)})
+    elif model is not None and kind == "trigger":
+        checks.check_trigger(model, At(""), known, problems)
+    if problems:
+        raise errors.ValidationError(problems)
+    return model, notes.as_list()
 
 
 @contextlib.contextmanager
@@ -110,123 +153,22 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _finish(
-    raws: list[_Raw], problems: Problems, source: str, engines: Collection[str] | None
-) -> models.Definitions:
-    result = _build(raws, problems, engines)
+    raws: list[entries.Raw], problems: Problems, notes: Notes, source: str,
+    engines: Collection[str] | None, existing: Existing | None,
+) -> models.Definitions:  # fmt: skip
+    stored = Stored(existing) if existing is not None else None
+    result = _build(raws, problems, notes, engines, stored)
     if problems:
         raise errors.ValidationError(problems, source=source)
+    resolved = tuple(stored.resolved) if stored is not None else ()
+    if resolved:
+        notes.add("", "resolved from the store: " + listing([f"{k} {n}" for k, n in resolved], 20))
+    result._notes = tuple(notes.as_list())
+    result._resolved = resolved
     return result
 
 
-def _entries(data: Any, prefix: str, base_dir: Path, problems: Problems) -> list[_Raw]:
-    if not isinstance(data, Mapping):
-        problems.add(
-            prefix.rstrip(": ") or structure.TOP,
-            "must be a mapping with Jobs, Crawlers, Triggers, Workflows",
-        )
-        return []
-    raws = []
-    for key, items in data.items():
-        kind = _TOP_KEYS.get(key)
-        if kind is None:
-            problems.add(
-                f"{prefix}{key_text(key)}",
-                "unknown top-level key; use Jobs, Crawlers, Triggers, Workflows",
-            )
-        elif items is None:
-            continue
-        elif not isinstance(items, list):
-            problems.add(f"{prefix}{kind}", "must be a list")
-        else:
-            raws += [_Raw(kind, f"{prefix}{kind}[{i}]", base_dir, it) for i, it in enumerate(items)]
-    return raws
-
-
-# --- translating pydantic errors ---------------------------------------------------------------
-
-
-def _message(err: Mapping[str, Any]) -> str:
-    kind, loc = err["type"], err["loc"]
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        key = clip(str(loc[-1]), 40)  # difflib's time grows with the length of the key
-        close = _ALIASES_LOWER.get(key.lower().replace("_", ""))
-        close = close or next(
-            iter(difflib.get_close_matches(key, _ALIASES_LOWER.values(), 1)), None
-        )
-        return "unknown field" + (f" (did you mean {close}?)" if close else "")
-    if kind == "value_error":
-        return str(err["ctx"]["error"])
-    if kind == "enum":
-        if "Conditions" in [ALIASES.get(str(p), p) for p in loc]:
-            allowed = (
-                JOB_STATES_TEXT if ALIASES.get(str(loc[-1])) == "State" else CRAWL_STATES_TEXT
-            )
-            return (
-                f"{quote(err['input'])} is not a state a trigger can wait for; "
-                f"choose one of {allowed}"
-            )
-        return f"must be one of {err['ctx']['expected']}"
-    return str(err["msg"])
-
-
-def _validate(raw: _Raw, problems: Problems) -> Any:
-    if not isinstance(raw.data, Mapping):
-        problems.add(raw.where, f"each {_SINGULAR[raw.kind]} must be a mapping")
-        return None
-    model = _MODELS[raw.kind]
-    try:
-        return model.model_validate(raw.data)
-    except pydantic.ValidationError as exc:
-        for err in exc.errors():
-            problems.add_schema(f"{raw.where}{place_of(err['loc'])}", _message(err))
-        return _salvage(model, raw.data, exc)
-
-
-# Stand-ins for required fields that no cross-reference check reads.
-_PLACEHOLDERS: dict[str, Any] = {
-    "ScriptLocation": "",
-    "Command": {"ScriptLocation": ""},
-    "Actions": [],
-}
-
-
-def _salvage(model: type[pydantic.BaseModel], data: Any, exc: pydantic.ValidationError) -> Any:
-    """The entry without its invalid parts, so the cross-reference checks still see the rest.
-
-    Its problems are already reported; ``None`` when a part we cannot stand in for is missing.
-    """
-    try:
-        data = copy.deepcopy(data)
-    except (TypeError, ValueError, copy.Error):  # a mapping type that cannot be copied
-        return None
-    for _ in range(3):
-        for err in exc.errors():
-            loc = [p for p in err["loc"] if p != "[key]"]  # a bad dict key: remove the key
-            *parents, leaf = loc or ("",)
-            if isinstance(leaf, int):  # removing a list item would shift the places after it
-                return None
-            try:
-                target = functools.reduce(lambda node, key: node[key], parents, data)
-                alias = ALIASES.get(str(leaf), leaf)
-                if err["type"] == "missing" and alias in _PLACEHOLDERS:
-                    target[leaf] = copy.deepcopy(_PLACEHOLDERS[alias])
-                elif err["type"] == "missing":  # drop the optional part that lacks it
-                    *grand, parent = parents
-                    del functools.reduce(lambda node, key: node[key], grand, data)[parent]
-                else:
-                    del target[leaf]
-            except (KeyError, IndexError, TypeError, ValueError):
-                return None
-        try:
-            return model.model_validate(data)
-        except pydantic.ValidationError as again:
-            exc = again
-    return None
-
-
-def _raw_name(raw: _Raw) -> str | None:
+def _raw_name(raw: entries.Raw) -> str | None:
     if not isinstance(raw.data, Mapping):
         return None
     name = raw.data.get("Name", raw.data.get("name"))
@@ -244,15 +186,40 @@ def _resolve(location: str, base_dir: Path) -> str:
 
 
 def _plain(entry: Any, model: type[models.Job] | type[models.Crawler], **update: Any) -> Any:
-    """The entry without its shorthand keys. Its fields are valid already: re-validating a dump
-    would cost as much as the first validation (and a duration's text may round)."""
+    """The entry without its shorthand keys, with the Glue members it keeps. Its fields are valid
+    already: re-validating a dump would cost as much as the first validation (and a duration's
+    text may round)."""
     fields = {name: getattr(entry, name) for name in model.model_fields} | update
-    return model.model_construct(entry.model_fields_set - file.SHORTHAND_FIELDS, **fields)
+    return model.model_construct(
+        entry.model_fields_set - file.SHORTHAND_FIELDS, **fields, **(entry.model_extra or {})
+    )
+
+
+def _check_engine(
+    job: Any, where: str, engines: Collection[str] | None, problems: Problems, notes: Notes
+) -> None:
+    """A job's engine: a Glue command without one here is a note, any other unknown name a problem."""
+    command = job.command.name
+    if engines is None or command in engines:
+        return
+    place = join(where, ".Command.Name")
+    if command in glue.commands():
+        notes.add(place, f"no engine {quote(command)} here: runs of this job will fail until "
+                         "one is installed", key=("engine", command))  # fmt: skip
+    else:
+        problems.add(place, f"unknown engine {quote(command)}; known engines: {listing(sorted(engines), 10)}")
+
+
+def _command(job: Any, base_dir: Path) -> Any:
+    return job.command.model_copy(
+        update={"script_location": _resolve(job.command.script_location, base_dir)}
+    )
 
 
 def _build(
-    raws: list[_Raw], problems: Problems, engines: Collection[str] | None
-) -> models.Definitions:
+    raws: list[entries.Raw], problems: Problems, notes: Notes,
+    engines: Collection[str] | None, stored: Stored | None,
+) -> models.Definitions:  # fmt: skip
     names: dict[str, dict[str, str]] = defaultdict(dict)  # kind -> name -> first place
     for raw in raws:
         if (name := _raw_name(raw)) is None:
@@ -260,45 +227,44 @@ def _build(
         first = names[raw.kind].setdefault(name, raw.where)
         if first != raw.where:
             problems.add(
-                f"{raw.where}.Name",
-                f"duplicate {_SINGULAR[raw.kind]} name {quote(name)} (first at {first})",
+                join(raw.where, ".Name"),
+                f"duplicate {entries.SINGULAR[raw.kind]} name {quote(name)} "
+                f"(first at {first.rstrip(': ') or 'the top level'})",
             )
-    known = Known(set(names["Jobs"]), set(names["Crawlers"]), set(names["Workflows"]))
+    declared = {kind: set(names[section]) for kind, section in (("job", "Jobs"), ("crawler", "Crawlers"),
+                                                                 ("workflow", "Workflows"))}  # fmt: skip
+    if stored is None:  # plain sets: the checks' many lookups stay in C
+        known = Known(declared["job"], declared["crawler"], declared["workflow"])
+    else:
+        known = Known(*(Names(kind, local, stored) for kind, local in declared.items()))
 
     jobs: list[models.Job] = []
     crawlers: list[models.Crawler] = []
-    entries: list[tuple[str, Any, str]] = []
+    shorthands: list[tuple[str, Any, str]] = []
     explicit: list[tuple[models.Trigger, At]] = []
     workflows: list[models.Workflow] = []
     broken: set[str | None] = set()  # workflows with a trigger we could not read
     for raw in raws:
-        model = _validate(raw, problems)
+        what = entries.SINGULAR[raw.kind]
+        model = validate(raw.data, _MODELS[raw.kind], raw.where, what, what, problems, notes)
         if model is None:
             if raw.kind == "Triggers" and isinstance(raw.data, Mapping):
                 workflow = raw.data.get("WorkflowName", raw.data.get("workflow_name"))
                 broken.add(workflow if isinstance(workflow, str) else None)
             continue
         if raw.kind == "Jobs":
-            if engines is not None and model.command.name not in engines:
-                problems.add(
-                    f"{raw.where}.Command.Name",
-                    f"unknown engine {quote(model.command.name)}; "
-                    f"known engines: {listing(sorted(engines), 10)}",
-                )
-            command = model.command.model_copy(
-                update={"script_location": _resolve(model.command.script_location, raw.base_dir)}
-            )
-            jobs.append(_plain(model, models.Job, command=command))
-            entries.append(("job", model, raw.where))
+            _check_engine(model, raw.where, engines, problems, notes)
+            jobs.append(_plain(model, models.Job, command=_command(model, raw.base_dir)))
+            shorthands.append(("job", model, raw.where))
         elif raw.kind == "Crawlers":
             crawlers.append(_plain(model, models.Crawler))
-            entries.append(("crawler", model, raw.where))
+            shorthands.append(("crawler", model, raw.where))
         elif raw.kind == "Triggers":
             explicit.append((model, At(raw.where)))
         else:
             workflows.append(model)
 
-    generated = shorthand.compile_triggers(entries, explicit, names["Triggers"], known, problems)
+    generated = shorthand.compile_triggers(shorthands, explicit, names["Triggers"], known, problems)
     triggers = explicit + generated
     for trigger, at in triggers:
         checks.check_trigger(trigger, at, known, problems)
@@ -306,5 +272,3 @@ def _build(
     return models.Definitions(
         jobs=jobs, crawlers=crawlers, triggers=[t for t, _ in triggers], workflows=workflows
     )
-
-

@@ -7,7 +7,7 @@ either. Durations are seconds inside adhere and Glue minutes on the wire (``to_g
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -16,10 +16,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.alias_generators import to_pascal
 
+from orchestrator import errors
 from orchestrator.definitions import text
 from orchestrator.definitions.durations import (
     MAX_TIMEOUT_SECONDS,
@@ -111,11 +114,34 @@ class GlueModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+class GlueShape(GlueModel):
+    """A model of one of Glue's shapes (``glue_shape``). Its other members are kept as given
+    (``model_extra``, in ``to_glue`` too): loading checks them against Glue's model, drops what
+    Glue only returns and refuses the rest (``members.sort``); built directly, only members of
+    the shape pass."""
+
+    model_config = ConfigDict(extra="allow")
+    glue_shape: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _glue_members_only(self) -> GlueShape:
+        if self.__pydantic_extra__:
+            from orchestrator.definitions import glue
+
+            allowed = glue.members(self.glue_shape)
+            if unknown := [k for k in self.__pydantic_extra__ if k not in allowed]:
+                raise ValueError(f"unknown field {text.quote(unknown[0])} (not in Glue's {self.glue_shape})")
+        return self
+
+
 # --- jobs --------------------------------------------------------------------------------------
 
 
-class JobCommand(GlueModel):
+class JobCommand(GlueShape):
     """Which engine runs the job (``Name``) and the script it runs."""
+
+    glue_shape = "JobCommand"
+
 
     name: str = "pythonshell"
     script_location: str
@@ -123,12 +149,17 @@ class JobCommand(GlueModel):
     runtime: VersionStr | None = None
 
 
-class ExecutionProperty(GlueModel):
+class ExecutionProperty(GlueShape):
+    glue_shape = "ExecutionProperty"
+
     max_concurrent_runs: int = Field(1, ge=1)
 
 
-class NotificationProperty(GlueModel):
+class NotificationProperty(GlueShape):
     """``notify_delay_after`` is seconds here, whole minutes in ``to_glue``."""
+
+    glue_shape = "NotificationProperty"
+
 
     notify_delay_after: Delay = None
 
@@ -142,8 +173,11 @@ class RetryPolicy(GlueModel):
     jitter: Seconds = 0
 
 
-class Job(GlueModel):
+class Job(GlueShape):
     """A job definition (Glue CreateJob). ``timeout`` is seconds."""
+
+    glue_shape = "CreateJobRequest"
+
 
     name: Name
     description: str | None = None
@@ -181,8 +215,11 @@ def _notify_minutes(out: dict[str, Any], prop: NotificationProperty | None) -> N
 # --- crawlers ----------------------------------------------------------------------------------
 
 
-class Crawler(GlueModel):
+class Crawler(GlueShape):
     """A crawler definition (Glue CreateCrawler); what it does comes later."""
+
+    glue_shape = "CreateCrawlerRequest"
+
 
     name: Name
     role: str | None = None
@@ -205,8 +242,11 @@ class Crawler(GlueModel):
 # --- triggers ----------------------------------------------------------------------------------
 
 
-class Condition(GlueModel):
+class Condition(GlueShape):
     """One watched node: a job (``job_name``/``state``) or a crawler (``crawler_name``/``crawl_state``)."""
+
+    glue_shape = "Condition"
+
 
     logical_operator: Literal["EQUALS"] = "EQUALS"
     job_name: Name | None = None
@@ -215,13 +255,18 @@ class Condition(GlueModel):
     crawl_state: CrawlState | None = None
 
 
-class Predicate(GlueModel):
+class Predicate(GlueShape):
+    glue_shape = "Predicate"
+
     logical: Literal["AND", "ANY"] | None = None
     conditions: list[Condition] = Field(default_factory=list)
 
 
-class Action(GlueModel):
+class Action(GlueShape):
     """Start one job or crawler; arguments, timeout (seconds) etc. override the job's for that run."""
+
+    glue_shape = "Action"
+
 
     job_name: Name | None = None
     crawler_name: Name | None = None
@@ -240,13 +285,18 @@ class Action(GlueModel):
         return out
 
 
-class EventBatchingCondition(GlueModel):
+class EventBatchingCondition(GlueShape):
+    glue_shape = "EventBatchingCondition"
+
     batch_size: int = Field(ge=1, le=100)
     batch_window: int | None = Field(None, ge=1, le=900)
 
 
-class Trigger(GlueModel):
+class Trigger(GlueShape):
     """A trigger definition (Glue CreateTrigger)."""
+
+    glue_shape = "CreateTriggerRequest"
+
 
     name: Name
     workflow_name: Name | None = None
@@ -271,8 +321,11 @@ class Trigger(GlueModel):
 # --- workflows ---------------------------------------------------------------------------------
 
 
-class Workflow(GlueModel):
+class Workflow(GlueShape):
     """A workflow definition (Glue CreateWorkflow); its members come from its triggers."""
+
+    glue_shape = "CreateWorkflowRequest"
+
 
     name: Name
     description: str | None = None
@@ -287,9 +340,26 @@ class Workflow(GlueModel):
 
 
 class Definitions(GlueModel):
-    """Everything a set of definition files declares, with the DependsOn shorthand compiled."""
+    """Everything a set of definition files declares, with the DependsOn shorthand compiled.
+
+    ``notes``: what loading remarked without refusing (members kept that adhere does not use,
+    members Glue only returns that were dropped, an engine not installed here, names resolved
+    from the store), each at its place. ``resolved``: (kind, name) of each job, crawler or
+    workflow the definitions name that the store, not the files, holds. Neither is data: they
+    are not dumped or stored.
+    """
 
     jobs: list[Job] = Field(default_factory=list)
     crawlers: list[Crawler] = Field(default_factory=list)
     triggers: list[Trigger] = Field(default_factory=list)
     workflows: list[Workflow] = Field(default_factory=list)
+    _notes: tuple[errors.Problem, ...] = PrivateAttr(default=())
+    _resolved: tuple[tuple[str, str], ...] = PrivateAttr(default=())
+
+    @property
+    def notes(self) -> tuple[errors.Problem, ...]:
+        return self._notes
+
+    @property
+    def resolved(self) -> tuple[tuple[str, str], ...]:
+        return self._resolved

@@ -7,8 +7,9 @@ Places use the Glue spelling and the indexes of the original file (``Triggers[2]
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -64,6 +65,14 @@ def place_of(loc: Sequence[int | str]) -> str:
     )
 
 
+def join(where: str, tail: str) -> str:
+    """``where`` followed by ``tail`` (``.Command``, ``[0]``): at the top of a request, or of a
+    file named in a prefix (``defs.json: ``), without the leading dot."""
+    if not where or where.endswith(" "):
+        return where + tail.removeprefix(".")
+    return where + tail
+
+
 @dataclass
 class At:
     """Maps a path inside a trigger to its place in the files.
@@ -77,7 +86,7 @@ class At:
 
     def __call__(self, path: str = "") -> str:
         if self.parts is None:
-            return f"{self.where}.{path}" if path else self.where
+            return join(self.where, f".{path}") if path else self.where
         for prefix in _prefixes(path):  # a dict lookup per prefix: linear in the path, not the parts
             if (place := self.parts.get(prefix)) is not None:
                 return place
@@ -86,11 +95,75 @@ class At:
 
 @dataclass
 class Known:
-    """Names declared anywhere in the files, valid entries or not (so one typo gives one problem)."""
+    """Names of jobs, crawlers and workflows. Loading builds one from the names declared anywhere
+    in the files, valid entries or not (so one typo gives one problem), each a ``Names`` that
+    falls back on the store's; callers pass the store's as ``existing``."""
 
-    jobs: set[str]
-    crawlers: set[str]
-    workflows: set[str]
+    jobs: Container[str] = field(default_factory=set)
+    crawlers: Container[str] = field(default_factory=set)
+    workflows: Container[str] = field(default_factory=set)
+
+
+class Stored:
+    """The names in the store (``existing``: a Known, or a function that reads one), read on the
+    first name the files do not declare; records each name it resolved, in order."""
+
+    def __init__(self, existing: Known | Callable[[], Known]) -> None:
+        self._existing = existing
+        self._known: Known | None = existing if isinstance(existing, Known) else None
+        self.resolved: dict[tuple[str, str], None] = {}  # (kind, name), in the order resolved
+
+    def has(self, kind: str, name: str) -> bool:
+        if self._known is None:
+            self._known = self._existing()  # type: ignore[operator]
+        if name in getattr(self._known, f"{kind}s"):
+            self.resolved[(kind, name)] = None
+            return True
+        return False
+
+
+class Names:
+    """The names of one kind the files declare (``local``), then the store's (``stored``)."""
+
+    __slots__ = ("kind", "local", "stored")
+
+    def __init__(self, kind: str, local: set[str], stored: Stored | None) -> None:
+        self.kind, self.local, self.stored = kind, local, stored
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.local:
+            return True
+        return self.stored is not None and isinstance(name, str) and self.stored.has(self.kind, name)
+
+
+def declared(names: Container[str], name: str) -> bool:
+    """``name`` is declared in the files (not only in the store)."""
+    return name in names.local if isinstance(names, Names) else name in names
+
+
+class Notes:
+    """Remarks that refuse nothing, each at its place. A remark made again about the same member
+    (``key``) is counted, not repeated: ``Jobs[0].LogUri: kept; adhere does not use it (and 9,999
+    more like it)``."""
+
+    def __init__(self) -> None:
+        self._seen: dict[object, list[Any]] = {}  # key -> [where, message, count]
+
+    def add(self, where: str, message: str, key: object = None) -> None:
+        key = (where, message) if key is None else key
+        if (seen := self._seen.get(key)) is not None:
+            seen[2] += 1
+        else:
+            self._seen[key] = [clip(where, MAX_PLACE), clip(message, MAX_MESSAGE), 0]
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def as_list(self) -> list[errors.Problem]:
+        return [
+            errors.Problem(where, f"{message} (and {more:,} more like it)" if more else message)
+            for where, message, more in self._seen.values()
+        ]
 
 
 class Problems(list[errors.Problem]):

@@ -154,6 +154,11 @@ def parse_yaml(text: str, prefix: str, problems: Problems, loader: type[Any] | N
         message = str(getattr(exc, "problem", None) or exc)
         if "maximum nesting depth" in message:  # libyaml's own limit
             message = f"nested more than {structure.MAX_DEPTH} levels"
+        elif match := _CLOUDFORMATION_TAG.search(message):
+            message = (
+                f"a CloudFormation function ({match.group(1)}) cannot be read here; write the "
+                "value it gives (a definition is Glue's request, as the API takes it)"
+            )
         else:
             message = f"not valid YAML: {_one_line(message)}"
         problems.add(f"{prefix}{_mark(getattr(exc, 'problem_mark', None))}", message)
@@ -223,6 +228,11 @@ def _expansion(limit: int) -> str:
 
 
 _LONG_NUMBER = re.compile(r"\d{4000,}")
+# CloudFormation's YAML short forms (!Ref, !GetAtt, !Sub, ...), which a safe loader refuses.
+_CLOUDFORMATION_TAG = re.compile(
+    r"constructor for the tag '(!(?:Ref|GetAtt|Sub|Join|Select|Split|If|Equals|Not|And|Or|"
+    r"Condition|ImportValue|FindInMap|Base64|GetAZs|Cidr|Transform|ToJsonString|Length))'"
+)
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 

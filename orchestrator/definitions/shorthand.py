@@ -27,6 +27,8 @@ from orchestrator.definitions.problems import (
     At,
     Known,
     Problems,
+    declared,
+    join,
 )
 from orchestrator.definitions.text import MAX_NAME, quote, shown
 from orchestrator.states import (
@@ -67,7 +69,7 @@ def compile_triggers(
     for kind, entry, where in shorthand:
         wf = entry.workflow
         if wf is not None and wf not in known.workflows:
-            problems.add(f"{where}.Workflow", f"unknown workflow {quote(wf)}")
+            problems.add(join(where, ".Workflow"), f"unknown workflow {quote(wf)}")
             continue
         if not entry.depends_on:
             if wf is not None:
@@ -75,8 +77,10 @@ def compile_triggers(
             continue
         conditions, parts = [], {}
         for dep, state in entry.depends_on.items():
-            place = f"{where}.DependsOn.{shown(dep)}"
-            is_job, is_crawler = dep in known.jobs, dep in known.crawlers
+            place = join(where, f".DependsOn.{shown(dep)}")
+            is_job, is_crawler = declared(known.jobs, dep), declared(known.crawlers, dep)
+            if not (is_job or is_crawler):  # then the store's
+                is_job, is_crawler = dep in known.jobs, dep in known.crawlers
             dep_kind = "job" if is_job else "crawler"
             allowed, text = (
                 (JOB_CONDITION_STATES, JOB_STATES_TEXT)
@@ -103,14 +107,14 @@ def compile_triggers(
             continue
         name = f"{wf}.{entry.name}.depends" if wf else f"{entry.name}.depends"
         trigger = _generate(
-            name, f"{where}.DependsOn", trigger_names, problems,
+            name, join(where, ".DependsOn"), trigger_names, problems,
             workflow_name=wf, type=TriggerType.CONDITIONAL, start_on_creation=True,
             predicate=models.Predicate(logical=entry.wait_for, conditions=conditions),
             actions=[_action(kind, entry.name)],
             description=f"Generated from the DependsOn of {kind} '{entry.name}'.",
         )  # fmt: skip
         if trigger is not None:
-            out.append((trigger, At(f"{where}.DependsOn", parts)))
+            out.append((trigger, At(join(where, ".DependsOn"), parts)))
 
     explicit_by_workflow: dict[str | None, list[models.Trigger]] = defaultdict(list)
     for t, _ in explicit:
@@ -122,23 +126,26 @@ def compile_triggers(
         existing = [t.name for t in in_wf if t.type != TriggerType.CONDITIONAL]
         if not nodes:
             continue
-        if existing:
+        if existing or not declared(known.workflows, wf):
             for kind, name, where in nodes:
                 problems.add(
-                    f"{where}.Workflow",
+                    join(where, ".Workflow"),
                     f"workflow {quote(wf)} already has start trigger {quote(existing[0])}; list {kind} "
-                    f"{quote(name)} in its Actions or give it DependsOn",
-                )
+                    f"{quote(name)} in its Actions or give it DependsOn" if existing else
+                    f"workflow {quote(wf)} is in the store, not in these files, so its start trigger "
+                    f"is not generated here; list {kind} {quote(name)} in the Actions of its start "
+                    "trigger or give it DependsOn",
+                )  # fmt: skip
             continue
-        parts = {f"Actions[{i}]": f"{where}.Workflow" for i, (_, _, where) in enumerate(nodes)}
+        parts = {f"Actions[{i}]": join(where, ".Workflow") for i, (_, _, where) in enumerate(nodes)}
         trigger = _generate(
-            f"{wf}.start", f"{nodes[0][2]}.Workflow", trigger_names, problems,
+            f"{wf}.start", join(nodes[0][2], ".Workflow"), trigger_names, problems,
             workflow_name=wf, type=TriggerType.ON_DEMAND,
             actions=[_action(kind, name) for kind, name, _ in nodes],
             description=f"Generated: starts the entries of workflow '{wf}' that have no DependsOn.",
         )  # fmt: skip
         if trigger is not None:
-            out.append((trigger, At(f"{nodes[0][2]}.Workflow", parts)))
+            out.append((trigger, At(join(nodes[0][2], ".Workflow"), parts)))
 
     seen: dict[str, str] = {}
     unique = []

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from orchestrator import errors, job_run, store
-from orchestrator.service import shapes
+from orchestrator.service import paging, remote, shapes
 from orchestrator.service.jobs import _job
 from orchestrator.settings import Settings
 from orchestrator.states import JobRunState
@@ -14,13 +14,16 @@ from orchestrator.states import JobRunState
 _J = JobRunState
 
 
+@remote.callable(wakes=True)
 def start_job_run(db: store.Store, job_name: str, arguments: Mapping[str, str] | None = None, *,
                   job_run_id: str | None = None, timeout: float | None = None,
                   notify_delay_after: float | None = None, worker_type: str | None = None,
-                  number_of_workers: int | None = None, job_run_queuing_enabled: bool | None = None) -> str:
+                  number_of_workers: int | None = None, job_run_queuing_enabled: bool | None = None,
+                  max_capacity: float | None = None) -> str:
     """StartJobRun; with ``job_run_id`` it is Glue's manual retry of that run (PreviousRunId).
     ``timeout`` and ``notify_delay_after`` are seconds."""
-    overrides: dict[str, Any] = {"timeout": timeout, "worker_type": worker_type, "number_of_workers": number_of_workers}
+    overrides: dict[str, Any] = {"timeout": timeout, "worker_type": worker_type, "number_of_workers": number_of_workers,
+                                 "max_capacity": max_capacity}
     if notify_delay_after:
         overrides["notification_property"] = {"notify_delay_after": notify_delay_after}
     if job_run_queuing_enabled is not None:
@@ -44,18 +47,26 @@ def _run(tx: store.Tx, job_name: str | None, run_id: str) -> store.job_runs.JobR
     return run
 
 
-def get_job_run(db: store.Store, job_name: str | None, run_id: str) -> dict[str, Any]:
+@remote.callable
+def get_job_run(db: store.Store, job_name: str | None, run_id: str, predecessors_included: bool = True) -> dict[str, Any]:
+    """Glue's JobRun; ``PredecessorRuns`` only when asked for (GetJobRun's PredecessorsIncluded)."""
     with db.read() as tx:
-        return shapes.job_run(_run(tx, job_name, run_id))
+        return shapes.job_run(_run(tx, job_name, run_id), predecessors=predecessors_included)
 
 
-def get_job_runs(db: store.Store, job_name: str, limit: int = 200) -> list[dict[str, Any]]:
-    """GetJobRuns, newest first (as Glue returns them)."""
+@remote.callable
+def get_job_runs(db: store.Store, job_name: str, next_token: str | None = None,
+                 max_results: int | None = 200) -> dict[str, Any]:
+    """GetJobRuns, newest first (as Glue returns them), a page at a time."""
+    offset = paging.offset(next_token)
     with db.read() as tx:
         _job(tx, job_name)
-        return [shapes.job_run(r) for r in store.job_runs.of_job(tx, job_name, limit)]
+        runs = store.job_runs.of_job(tx, job_name, max_results + 1 if max_results else None, offset)
+    runs, token = paging.page_by_offset(runs, max_results, offset)
+    return {"JobRuns": [shapes.job_run(r) for r in runs], **({"NextToken": token} if token else {})}
 
 
+@remote.callable(wakes=True)
 def batch_stop_job_run(db: store.Store, job_name: str, run_ids: Sequence[str]) -> dict[str, Any]:
     """BatchStopJobRun: per-id success or error, in one transaction."""
     ok: list[dict[str, str]] = []
@@ -80,6 +91,7 @@ def _stop_error(job_name: str, run_id: str, code: str, message: str) -> dict[str
     return {"JobName": job_name, "JobRunId": run_id, "ErrorDetail": {"ErrorCode": code, "ErrorMessage": message}}
 
 
+@remote.callable
 def get_job_run_logs(db: store.Store, settings: Settings, run_id: str) -> Iterator[str]:
     """The run's log lines (stdout, then stderr), through its engine (an adhere extension)."""
     with db.read() as tx:

@@ -1,11 +1,13 @@
-"""Jobs (GetJob, GetJobs)."""
+"""Jobs (CreateJob, UpdateJob, DeleteJob, GetJob, GetJobs, ListJobs, BatchGetJobs)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator import errors, store
-from orchestrator.service import shapes
+from orchestrator.service import paging, remote, resources, shapes
+from orchestrator.settings import Settings
 
 
 def _job(tx: store.Tx, name: str) -> store.definitions.Definition:
@@ -15,11 +17,59 @@ def _job(tx: store.Tx, name: str) -> store.definitions.Definition:
     return row
 
 
-def get_job(db: store.Store, name: str) -> dict[str, Any]:
-    with db.read() as tx:
-        return shapes.definition(_job(tx, name))
+def create_job(db: store.Store, settings: Settings, job: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateJob: a job named as no other (AlreadyExistsException), with its tags."""
+    model = resources.load("job", job, settings)
+    with db.transaction() as tx:
+        resources.save(tx, "job", model, create=True)
+    return {"Name": model.name}
 
 
-def get_jobs(db: store.Store) -> list[dict[str, Any]]:
+def update_job(db: store.Store, settings: Settings, job_name: str, job_update: Mapping[str, Any]) -> dict[str, Any]:
+    """UpdateJob: the whole definition is replaced by ``job_update`` (Glue's JobUpdate); tags stay."""
+    model = resources.load("job", {**job_update, "Name": job_name}, settings)
+    with db.transaction() as tx:
+        resources.save(tx, "job", model, create=False)
+    return {"JobName": job_name}
+
+
+@remote.callable
+def delete_job(db: store.Store, job_name: str) -> dict[str, Any]:
+    """DeleteJob: idempotent, as in Glue. Its runs stay in the history; triggers that still name
+    it record an ERROR run when they fire (Glue's rule for a deleted job)."""
+    with db.transaction() as tx:
+        resources.remove(tx, "job", job_name)
+    return {"JobName": job_name}
+
+
+def get_job(db: store.Store, job_name: str) -> dict[str, Any]:
     with db.read() as tx:
-        return [shapes.definition(row) for row in store.definitions.find(tx, "job")]
+        return {"Job": shapes.definition(_job(tx, job_name))}
+
+
+@remote.callable
+def get_jobs(db: store.Store, next_token: str | None = None, max_results: int | None = None) -> dict[str, Any]:
+    """GetJobs, in name order, a page at a time."""
+    after = paging.decode(next_token)
+    with db.read() as tx:
+        rows = store.definitions.find(tx, "job", after=after[0] if after else None,
+                                      limit=max_results + 1 if max_results else None)
+    rows, token = paging.page(rows, max_results, lambda r: [r.name])
+    return _present({"Jobs": [shapes.definition(r) for r in rows], "NextToken": token})
+
+
+def list_jobs(db: store.Store, next_token: str | None = None, max_results: int | None = None,
+              tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """ListJobs: names, optionally only of jobs carrying every given tag."""
+    return resources.list_names(db, "job", "JobNames", next_token, max_results, tags)
+
+
+def batch_get_jobs(db: store.Store, job_names: Sequence[str]) -> dict[str, Any]:
+    with db.read() as tx:
+        found = store.definitions.get_many(tx, "job", job_names)
+    return {"Jobs": [shapes.definition(found[n]) for n in dict.fromkeys(job_names) if n in found],
+            "JobsNotFound": [n for n in dict.fromkeys(job_names) if n not in found]}
+
+
+def _present(out: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in out.items() if v is not None}

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from orchestrator import errors, resume, store
+from orchestrator.service import remote
 
 CANDIDATES = 10  # an ambiguous prefix lists at most these
 _HEX = re.compile(r"[0-9a-f]+")
@@ -22,12 +23,14 @@ class NotRunYet(errors.EntityNotFoundException):
     """The node has not run in the workflow run (or not as many times as asked) yet."""
 
 
+@remote.callable
 def resolve_workflow_run(db: store.Store, text: str) -> str:
     """The id of the workflow run ``text`` names: an id, a workflow (its latest run) or a prefix."""
     with db.read() as tx:
         return _workflow_run(tx, text, f"Workflow run {text} not found")
 
 
+@remote.callable
 def resolve_job_run(db: store.Store, text: str, job_name: str | None = None) -> str:
     """The id of the job run ``text`` names (of ``job_name`` when given): an id or a prefix."""
     with db.read() as tx:
@@ -37,6 +40,7 @@ def resolve_job_run(db: store.Store, text: str, job_name: str | None = None) -> 
     return found
 
 
+@remote.callable
 def resolve_job_runs(db: store.Store, texts: Sequence[str], job_name: str) -> list[str]:
     """Each text's job run id, for operations that report unknown ids themselves (BatchStopJobRun
     id by id, StartJobRun's retry): a text that names none is kept as it is; an ambiguous one
@@ -45,6 +49,7 @@ def resolve_job_runs(db: store.Store, texts: Sequence[str], job_name: str) -> li
         return [_job_run(tx, text, job_name) or text for text in texts]
 
 
+@remote.callable
 def resolve_run(db: store.Store, text: str) -> tuple[str, str]:
     """("workflow" | "job", id) for a run of either kind: ids, a workflow's name, prefixes of both."""
     with db.read() as tx:
@@ -64,6 +69,7 @@ def resolve_run(db: store.Store, text: str) -> tuple[str, str]:
     raise errors.EntityNotFoundException(f"Run {text} not found")
 
 
+@remote.callable
 def node_job_run(db: store.Store, run_text: str, node: str, attempt: int | None = None) -> str:
     """The job run behind a node of a workflow run (``adhere logs RUN NODE``): its latest attempt,
     or the ``attempt``-th (1 is the first). For a resumed run's carried node it is the earlier

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
+from typing import Any
 
-from orchestrator import store
+from orchestrator import errors, store
+from orchestrator.service import remote
 from orchestrator.settings import Settings
 
 LIVE_AFTER = dt.timedelta(seconds=15)  # a serve that has not beaten since is taken for dead
-Wait = Callable[[Callable[[], bool], Callable[[], None] | None], None]
 
 
 def check(settings: Settings) -> None:
@@ -33,21 +34,23 @@ def serving_orchestrators(db: store.Store) -> list[store.orchestrators.Orchestra
     return [r for r in rows if r.serving and r.heartbeat_on > limit]
 
 
-@contextlib.contextmanager
-def host(db: store.Store, settings: Settings, *, scope: str | None = None,
-         serving: bool = False) -> Iterator[Wait]:
-    """Run the orchestrator loop in this process, unless (when not ``serving``) an `adhere
-    serve` already runs on this store. Yields ``wait(done, tick)``, which blocks until ``done()``
-    and, unless serving, until this process follows no run any more; ``tick`` is called meanwhile."""
-    from orchestrator import runner
+class Hosted:
+    """What ``host`` yields: ``hosted(done, tick)`` blocks until ``done()`` and, unless serving,
+    until this process follows no run any more (``tick`` is called meanwhile); ``port`` is where
+    Glue's API listens when serving."""
 
-    orch = None
-    if serving or not serving_orchestrators(db):
-        orch = runner.Orchestrator(settings, db, scope=scope, serving=serving).start()
+    def __init__(self, orch: Any, serving: bool, api: Any = None) -> None:
+        self.orch, self.serving, self.api = orch, serving, api
 
-    def wait(done: Callable[[], bool], tick: Callable[[], None] | None = None) -> None:
-        if orch is not None:
-            runner.run_until(orch, done, tick=tick, interval=0.2, drain=not serving)
+    @property
+    def port(self) -> int:
+        return int(self.api.port) if self.api is not None else 0
+
+    def __call__(self, done: Callable[[], bool], tick: Callable[[], None] | None = None) -> None:
+        from orchestrator import runner
+
+        if self.orch is not None:
+            runner.run_until(self.orch, done, tick=tick, interval=0.2, drain=not self.serving)
             return
         import time
 
@@ -56,8 +59,50 @@ def host(db: store.Store, settings: Settings, *, scope: str | None = None,
                 tick()
             time.sleep(0.2)
 
+
+@contextlib.contextmanager
+def host(db: store.Store, settings: Settings, *, scope: str | None = None,
+         serving: bool = False) -> Iterator[Hosted]:
+    """Run the orchestrator loop in this process, unless (when not ``serving``) an `adhere
+    serve` already runs on this store; when ``serving``, Glue's API too (on ``settings.host``
+    and ``settings.port``), its requests waking the loop, and the jobs it starts reach the
+    runtime API through it (``loop_settings``). A client of a serve (``db`` a
+    ``remote.Endpoint``) hosts nothing: the serve runs the runs, and waiting polls."""
+    from orchestrator import runner
+
+    if isinstance(db, remote.Endpoint):
+        if serving:
+            raise errors.InvalidInputException("adhere serve needs a store (--db), not the endpoint of another serve")
+        yield Hosted(None, serving=False)
+        return
+    orch: Any = None
+    api = None
     try:
-        yield wait
+        if serving:
+            from orchestrator.api import server
+
+            server.check_binding(settings)
+            # Requests that come before the loop starts are seen on its first wake-up.
+            api = server.Server(db, settings, lambda: orch.wake() if orch is not None else None).start()
+            settings = loop_settings(settings, api.port)
+        if serving or not serving_orchestrators(db):
+            orch = runner.Orchestrator(settings, db, scope=scope, serving=serving).start()
+        yield Hosted(orch, serving, api)
     finally:
+        if api is not None:
+            api.stop()
         if orch is not None:
             orch.stop()
+
+
+def loop_settings(settings: Settings, port: int) -> Settings:
+    """A serve's settings for its loop: jobs get ``endpoint`` (the one configured, e.g. an
+    address a remote Ray cluster can reach, else where the API listens) instead of the store's
+    URL, and the first access key when requests must be signed."""
+    from orchestrator.api import auth
+
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):  # listening everywhere: jobs here use the loopback
+        host = "127.0.0.1" if host != "::" else "::1"
+    endpoint = settings.endpoint or f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    return settings.replace(endpoint=endpoint, access_keys=tuple(auth.load_keys(settings).items())[:1])

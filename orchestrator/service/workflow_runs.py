@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator import crawl, errors, job_run, resume, store
-from orchestrator.service import shapes
+from orchestrator.service import paging, remote, shapes
 from orchestrator.service.workflows import workflow
 from orchestrator.states import JobRunState, WorkflowRunStatus
 from orchestrator.store.workflow_run_nodes import RunNode
@@ -18,6 +18,7 @@ from orchestrator.store.workflow_runs import WorkflowRun
 _W = WorkflowRunStatus
 
 
+@remote.callable(wakes=True)
 def start_workflow_run(db: store.Store, name: str, run_properties: Mapping[str, str] | None = None,
                        *, direct: bool = True) -> str:
     """StartWorkflowRun: snapshot the trigger graph, record the run and its start event.
@@ -68,20 +69,26 @@ def shape(tx: store.Tx, run: WorkflowRun, *, include_graph: bool) -> dict[str, A
     return shapes.workflow_run(run, job_runs, crawls, include_graph=include_graph, carried=carried)
 
 
+@remote.callable
 def get_workflow_run(db: store.Store, name: str | None, run_id: str, include_graph: bool = True) -> dict[str, Any]:
     with db.read() as tx:
         return shape(tx, _run(tx, name, run_id), include_graph=include_graph)
 
 
+@remote.callable
 def get_workflow_runs(db: store.Store, name: str | None = None, include_graph: bool = False,
-                      limit: int = 100) -> list[dict[str, Any]]:
-    """GetWorkflowRuns, newest first (of every workflow when ``name`` is None)."""
+                      next_token: str | None = None, max_results: int | None = 100) -> dict[str, Any]:
+    """GetWorkflowRuns, newest first (of every workflow when ``name`` is None), a page at a time."""
+    offset = paging.offset(next_token)
     with db.read() as tx:
         if name:
             workflow(tx, name)
-        return [shape(tx, run, include_graph=include_graph) for run in store.workflow_runs.find(tx, name, limit)]
+        runs = store.workflow_runs.find(tx, name, max_results + 1 if max_results else None, offset=offset)
+        runs, token = paging.page_by_offset(runs, max_results, offset)
+        return {"Runs": [shape(tx, run, include_graph=include_graph) for run in runs], **({"NextToken": token} if token else {})}
 
 
+@remote.callable
 def workflow_run_status(db: store.Store, run_id: str) -> str:
     """The run's Status alone (what a follower polls)."""
     with db.read() as tx:
@@ -91,6 +98,7 @@ def workflow_run_status(db: store.Store, run_id: str) -> str:
     return status
 
 
+@remote.callable(wakes=True)
 def stop_workflow_run(db: store.Store, name: str | None, run_id: str) -> None:
     """StopWorkflowRun: no trigger fires any more; active runs are stopped; STOPPING -> STOPPED."""
     with db.transaction() as tx:
@@ -104,11 +112,13 @@ def stop_workflow_run(db: store.Store, name: str | None, run_id: str) -> None:
         store.outbox.insert(tx, store.outbox.WORKFLOW_RUN_STOPPING, workflow_run_id=run_id)
 
 
+@remote.callable
 def get_workflow_run_properties(db: store.Store, name: str | None, run_id: str) -> dict[str, str]:
     with db.read() as tx:
         return dict(_run(tx, name, run_id).run_properties)
 
 
+@remote.callable
 def put_workflow_run_properties(db: store.Store, name: str | None, run_id: str,
                                 properties: Mapping[str, str]) -> None:
     """PutWorkflowRunProperties: upsert keys, under the run's row lock (so that jobs and other
@@ -145,6 +155,7 @@ def finals(tx: store.Tx, run: WorkflowRun) -> dict[resume.Node, resume.Final]:
     return out
 
 
+@remote.callable(wakes=True)
 def resume_workflow_run(
     db: store.Store, name: str | None, run_id: str, node_ids: Sequence[str] = (), *, failed: bool = False,
     only: bool = False, skip: Sequence[str] = (), reason: str | None = None,
@@ -258,6 +269,7 @@ def _action(triggers: Sequence[Mapping[str, Any]], trigger: str | None,
     return trigger, None
 
 
+@remote.callable(wakes=True)
 def resume_failed_runs(db: store.Store, workflow_name: str, *, since: Any = None,
                        dry_run: bool = False) -> list[dict[str, Any]]:
     """Bulk repair (an adhere extension): resume, each into a new run of its own and only once,
@@ -288,6 +300,7 @@ def resume_failed_runs(db: store.Store, workflow_name: str, *, since: Any = None
     return out
 
 
+@remote.callable
 def get_workflow_run_history(db: store.Store, run_id: str) -> dict[str, Any]:
     """The chain of runs a run belongs to (the original, then each resume, oldest first), and
     for each of its nodes which run produced its final state (an adhere extension)."""

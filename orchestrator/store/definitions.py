@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,13 +79,31 @@ def get_many(tx: Tx, kind: str, names: Iterable[str], *, lock: bool = False) -> 
     return found
 
 
-def find(tx: Tx, kind: str, *, workflow_name: str | None = None) -> list[Definition]:
-    """Every definition of a kind by name (triggers of one workflow with ``workflow_name``)."""
+def find(tx: Tx, kind: str, *, workflow_name: str | None = None, after: str | None = None,
+         limit: int | None = None, among: Collection[str] | None = None) -> list[Definition]:
+    """Definitions of a kind in name order: of one workflow (triggers, ``workflow_name``), named
+    after ``after`` (a page's keyset), at most ``limit``, only those ``among`` some names."""
     table = _TABLES[kind]
-    query = sa.select(table).order_by(table.c.name)
+    return [row(kind, r) for r in tx.execute(_filtered(sa.select(table), table, workflow_name, after, limit, among))]
+
+
+def list_names(tx: Tx, kind: str, *, after: str | None = None, limit: int | None = None,
+               among: Collection[str] | None = None) -> list[str]:
+    """Names only (ListJobs, ListTriggers, ListWorkflows), as ``find`` selects them."""
+    table = _TABLES[kind]
+    return list(tx.execute(_filtered(sa.select(table.c.name), table, None, after, limit, among)).scalars())
+
+
+def _filtered(query: Any, table: sa.Table, workflow_name: str | None, after: str | None, limit: int | None,
+              among: Collection[str] | None) -> Any:
+    query = query.order_by(table.c.name)
     if workflow_name is not None:
         query = query.where(table.c.workflow_name == workflow_name)
-    return [row(kind, r) for r in tx.execute(query)]
+    if after is not None:
+        query = query.where(table.c.name > after)
+    if among is not None:
+        query = query.where(table.c.name.in_(sorted(among)))
+    return query if limit is None else query.limit(limit)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -288,9 +288,10 @@ def with_prefix(tx: Tx, prefix: str, job_name: str | None = None, limit: int = 1
     return list(tx.execute(query.order_by(_t.c.id).limit(limit)).scalars())
 
 
-def of_job(tx: Tx, job_name: str, limit: int = 200) -> list[JobRun]:
-    """A job's runs, newest first (as GetJobRuns returns them)."""
-    query = _SELECT.where(_t.c.job_name == job_name).order_by(_t.c.created_on.desc()).limit(limit)
+def of_job(tx: Tx, job_name: str, limit: int | None = 200, offset: int = 0) -> list[JobRun]:
+    """A job's runs, newest first (as GetJobRuns returns them), from ``offset``."""
+    query = _SELECT.where(_t.c.job_name == job_name).order_by(_t.c.created_on.desc(), _t.c.id.desc())
+    query = query.limit(limit).offset(offset or None)
     return [_row(r) for r in tx.execute(query)]
 
 

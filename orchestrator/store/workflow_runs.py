@@ -94,8 +94,8 @@ def status(tx: Tx, run_id: str) -> str | None:
 
 
 def find(tx: Tx, workflow_name: str | None = None, limit: int | None = 100, *, status: str | None = None,
-         since: dt.datetime | None = None) -> list[WorkflowRun]:
-    """Runs newest first, of one workflow or all (in a status, started since a time)."""
+         since: dt.datetime | None = None, offset: int = 0) -> list[WorkflowRun]:
+    """Runs newest first, of one workflow or all (in a status, started since a time), from ``offset``."""
     query = _SELECT.order_by(_t.c.started_on.desc(), _t.c.id)
     if workflow_name:
         query = query.where(_t.c.workflow_name == workflow_name)
@@ -105,6 +105,8 @@ def find(tx: Tx, workflow_name: str | None = None, limit: int | None = 100, *, s
         query = query.where(_t.c.started_on >= since)
     if limit:
         query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     return [WorkflowRun(*row) for row in tx.execute(query)]
 
 

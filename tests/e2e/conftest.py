@@ -266,6 +266,7 @@ def _cmdline(pid: int) -> str:
 def _project(folder: Path, db_url: str | None) -> Iterator[Project]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADHERE_")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["ADHERE_PORT"] = "0"  # each `adhere serve` of a test on a free port: none waits for another's
     if db_url is not None:
         env["ADHERE_DB_URL"] = db_url
     proj = Project(folder, env, db_url)

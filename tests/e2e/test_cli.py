@@ -451,3 +451,37 @@ def test_run_properties_defaults_overrides_and_set(project: Project) -> None:
         for r in project.json("runs", "props")["Runs"]
     }
     assert runs == {run_id: after_set["RunProperties"], other: {"color": "red", "size": "big"}}
+
+
+def test_apply_prune_shows_then_deletes_what_the_files_no_longer_define(project: Project) -> None:
+    project.job_script()
+    project.apply(GOOD)
+    project.write("extra.yaml", f"""\
+        Jobs:
+          - {{Name: stray, {_JOB}}}
+        Triggers:
+          - {{Name: stray.start, Type: ON_DEMAND, Actions: [{{JobName: stray}}]}}
+    """)
+    project.cli("apply", "extra.yaml")
+    refused = project.cli("apply", "workflow.yaml", "--prune", expect=1)  # no --yes and no terminal
+    assert "will delete: trigger stray.start" in refused.err and "will delete: job stray" in refused.err
+    assert "pass --yes" in refused.err
+    assert "stray" in {j["Name"] for j in project.json("jobs")["Jobs"]}  # nothing was deleted
+
+    done = project.cli("apply", "workflow.yaml", "--prune", "--yes")
+    assert "deleted: job stray (not in the files)" in done.out
+    assert "deleted: trigger stray.start (not in the files)" in done.out
+    assert {j["Name"] for j in project.json("jobs")["Jobs"]} == {"x", "y"}
+    assert project.cli("apply", "workflow.yaml", "--prune").out.strip() == "unchanged: nothing to do (5 definitions)"
+
+
+def test_delete_removes_definitions_as_glue_does(project: Project) -> None:
+    project.job_script()
+    project.apply(GOOD)
+    assert project.cli("delete", "trigger", "wf.y.depends").out.strip() == "deleted trigger wf.y.depends"
+    assert project.json("delete", "job", "y", "no-such-job") == {"Deleted": ["y", "no-such-job"]}  # idempotent
+    assert {j["Name"] for j in project.json("jobs")["Jobs"]} == {"x"}
+    project.cli("delete", "workflow", "wf")
+    assert project.json("workflows")["Workflows"] == []
+    assert project.json("triggers")["Triggers"] == []  # the workflow's triggers went with it
+    assert {j["Name"] for j in project.json("jobs")["Jobs"]} == {"x"}  # its jobs did not

@@ -146,7 +146,7 @@ def row(db: store.Store, run_id: str) -> store.job_runs.JobRun:
 
 def runs(db: store.Store, job_name: str) -> list[dict[str, Any]]:
     """GetJobRuns: newest first."""
-    return job_runs.get_job_runs(db, job_name)
+    return job_runs.get_job_runs(db, job_name)["JobRuns"]
 
 
 def is_final(db: store.Store, run_id: str) -> bool:

@@ -95,7 +95,7 @@ def test_two_processes_start_a_job_with_one_slot(pg_url: str, tmp_path: Path) ->
                 "ConcurrentRunsExceededException",
                 "started",
             ]
-            assert len(job_runs.get_job_runs(db, f"one-{i}")) == 1
+            assert len(job_runs.get_job_runs(db, f"one-{i}")["JobRuns"]) == 1
     finally:
         db.close()
 
@@ -112,7 +112,7 @@ def test_two_processes_start_a_workflow_with_one_slot(pg_url: str, tmp_path: Pat
                 "ConcurrentRunsExceededException",
                 "started",
             ]
-            assert len(workflow_runs.get_workflow_runs(db, f"wf-{i}")) == 1
+            assert len(workflow_runs.get_workflow_runs(db, f"wf-{i}")["Runs"]) == 1
     finally:
         db.close()
 

@@ -529,7 +529,7 @@ def test_arguments_merge_and_run_properties(
         "--a": "1", "--b": "T", "--c": "3", "--e": "5", "--JOB_NAME": "args", "--JOB_RUN_ID": in_wf["Id"],
         "--WORKFLOW_NAME": "wf", "--WORKFLOW_RUN_ID": run_id,
     }  # fmt: skip
-    assert workflows.get_workflow(db, "wf")["DefaultRunProperties"] == {
+    assert workflows.get_workflow(db, "wf")["Workflow"]["DefaultRunProperties"] == {
         "k": "default",
         "keep": "yes",
     }

@@ -146,7 +146,7 @@ class Project:
         return workflow_runs.get_workflow_run_history(self.db, run_id)
 
     def run_count(self) -> int:
-        return len(workflow_runs.get_workflow_runs(self.db, "dia", limit=1000))
+        return len(workflow_runs.get_workflow_runs(self.db, "dia", max_results=1000)["Runs"])
 
 
 @pytest.fixture
@@ -270,7 +270,7 @@ def test_resume_after_a_timeout_or_a_stop(project: Project, ending: str) -> None
     original = project.start()
     with orchestrating(project.db, project.settings, scope=original) as orch:
         if ending == "STOPPED":
-            running = wait_for(lambda: [r["Id"] for r in job_runs.get_job_runs(project.db, "c")
+            running = wait_for(lambda: [r["Id"] for r in job_runs.get_job_runs(project.db, "c")["JobRuns"]
                                         if r["JobRunState"] == "RUNNING"], orch=orch, what="c running")  # fmt: skip
             assert job_runs.batch_stop_job_run(project.db, "c", running)["Errors"] == []
         wait_for(lambda: workflow_runs.workflow_run_status(project.db, original) == "COMPLETED" and not orch.busy,
@@ -525,7 +525,7 @@ def test_skip_records_a_repaired_node_and_runs_what_is_downstream(project: Proje
     [d_new] = nodes(run)["d"]
     assert d_new["PredecessorRuns"] == [{"JobName": "b", "RunId": next(iter(ids(before)["b"]))}]
     # Never a real success in GetJobRuns: c's only run is the failed one.
-    assert [r["JobRunState"] for r in job_runs.get_job_runs(project.db, "c")] == ["FAILED"]
+    assert [r["JobRunState"] for r in job_runs.get_job_runs(project.db, "c")["JobRuns"]] == ["FAILED"]
     c = history_nodes(project.history(new))["c"]
     assert c["State"] == "SUCCEEDED" and c["SkippedBy"] == "operator" and c["Reason"] == "reloaded by hand"
     assert c["Runs"] == [] and c["RunId"] == new
@@ -536,7 +536,7 @@ def test_skip_records_a_repaired_node_and_runs_what_is_downstream(project: Proje
     assert {k: c_later.get(k) for k in ("State", "SkippedBy", "Reason", "RunId", "SkippedOn")} == {
         k: c.get(k) for k in ("State", "SkippedBy", "Reason", "RunId", "SkippedOn")
     }  # fmt: skip
-    assert [r["JobRunState"] for r in job_runs.get_job_runs(project.db, "c")] == ["FAILED"]
+    assert [r["JobRunState"] for r in job_runs.get_job_runs(project.db, "c")["JobRuns"]] == ["FAILED"]
 
 
 def test_a_node_skipped_without_a_reason_can_be_rerun_later(project: Project) -> None:

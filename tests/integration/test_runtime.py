@@ -114,7 +114,7 @@ def test_a_job_reads_the_run_property_an_earlier_job_put(
     }  # fmt: skip
     assert run["WorkflowRunProperties"] == {"rows": "42", "producer": "produce", "kept": "yes"}
     # The workflow's defaults are untouched.
-    assert workflows.get_workflow(db, "props")["DefaultRunProperties"] == {
+    assert workflows.get_workflow(db, "props")["Workflow"]["DefaultRunProperties"] == {
         "rows": "0",
         "kept": "yes",
     }

@@ -273,7 +273,7 @@ def flow(
             apply(db, FLOW, scripts)
             run_id = start(db, "flow", {"k": "v"})
             run = drive(db, settings, run_id)
-            runs = {job: service_job_runs.get_job_runs(db, job) for job in FLOW_JOBS}
+            runs = {job: service_job_runs.get_job_runs(db, job)["JobRuns"] for job in FLOW_JOBS}
             yield FlowRun(db, run_id, run, runs, scripts)
         finally:
             db.close()

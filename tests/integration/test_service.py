@@ -35,7 +35,7 @@ def test_a_non_direct_start_over_the_workflow_limit_records_an_error_run(
     assert refused["ErrorMessage"] == "Concurrent runs exceeded for workflow: once."
     assert refused["CompletedOn"] == refused["StartedOn"]
     assert sorted(
-        r["WorkflowRunId"] for r in workflow_runs.get_workflow_runs(db, "once")
+        r["WorkflowRunId"] for r in workflow_runs.get_workflow_runs(db, "once")["Runs"]
     ) == sorted([first, second])
     with db.read() as tx:  # the refused run starts nothing: no start event for the scheduler
         assert not store.outbox.has_unprocessed(tx, second)
@@ -58,7 +58,7 @@ def test_an_engine_whose_extra_is_missing_fails_validation_and_nothing_is_applie
         service_definitions.validate([path], settings)  # what `adhere apply` calls first
     assert "pip install 'adhere[ray]'" in str(caught.value)
     assert [p.where for p in caught.value.problems] == ["Jobs[r].Command.Name"]
-    assert jobs.get_jobs(db) == []
+    assert jobs.get_jobs(db)["Jobs"] == []
 
 
 def test_sinks_come_from_a_settings_file(

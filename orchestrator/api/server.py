@@ -1,0 +1,220 @@
+"""`adhere serve`: Glue's awsJson1_1 protocol over Starlette and uvicorn, with the orchestrator
+loop in the same process.
+
+One route, ``POST /``: the operation is the ``X-Amz-Target`` header's suffix. A request is
+read (at most ``max_request_bytes``), authenticated when access keys are configured, parsed,
+validated against botocore's model, handed to the operation's service function on a worker
+thread, and its result written back through the model's output shape. Every refusal is a 4xx
+in Glue's error shape; anything else is a 500 whose traceback stays in the server's log.
+``Adhere.Call`` (``api.calls``) runs a marked service function for `adhere --endpoint`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from orchestrator import errors, store
+from orchestrator.api import calls, model, operations
+from orchestrator.settings import Settings
+
+log = logging.getLogger("adhere.api")
+
+JSON_TYPE = "application/x-amz-json-1.1"
+_ACCEPTED_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json")
+_SERVICES = {"AWSGlue": "glue", "Adhere": "adhere"}  # Adhere.Call: service calls of `adhere --endpoint`
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class _Refused(errors.GlueError):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def _error(exc: errors.AdhereError, request_id: str) -> Response:
+    status = getattr(exc, "status", 400)
+    body = {"__type": exc.code, "message": exc.message, "Message": exc.message, **getattr(exc, "details", {})}
+    return Response(json.dumps(body), status_code=status, media_type=JSON_TYPE,
+                    headers={"x-amzn-RequestId": request_id, "X-Amzn-ErrorType": exc.code})
+
+
+def app(db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: None) -> Starlette:
+    """The ASGI application over ``db``; ``wake`` is the loop's (requests that start runs call it)."""
+    from orchestrator.api import auth
+
+    keys = auth.load_keys(settings)
+    verifier = auth.Verifier(keys) if keys else None
+    ctx = operations.Context(db, settings, wake)
+    limit = settings.max_request_bytes
+
+    async def read(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise _Refused("RequestEntityTooLargeException", f"Request body is over the limit of {limit} bytes", 413)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _Refused("RequestEntityTooLargeException", f"Request body is over the limit of {limit} bytes",
+                               413)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def endpoint(request: Request) -> Response:
+        request_id = secrets.token_hex(16)
+        try:
+            out = await _handle(request)
+        except errors.AdhereError as exc:
+            return _error(exc, request_id)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        except Exception:
+            log.exception("internal error in request %s", request_id)
+            return _error(errors.InternalServiceException(f"An internal error occurred (request {request_id})"),
+                          request_id)
+        if not isinstance(out, bytes):  # a streamed result of Adhere.Call
+            return StreamingResponse(out, media_type=calls.STREAM_TYPE, headers={"x-amzn-RequestId": request_id})
+        return Response(out, media_type=JSON_TYPE, headers={"x-amzn-RequestId": request_id})
+
+    async def _handle(request: Request) -> bytes | Iterator[bytes]:
+        target = request.headers.get("x-amz-target", "")
+        prefix, _, name = target.partition(".")
+        if prefix not in _SERVICES or not name:
+            raise _Refused("UnknownOperationException", f"Unknown X-Amz-Target {target[:80]!r}; this server "
+                           "answers AWSGlue.<Operation>")
+        content_type = request.headers.get("content-type", JSON_TYPE).split(";")[0].strip().lower()
+        if content_type not in _ACCEPTED_TYPES:
+            raise _Refused("SerializationException", f"Content-Type must be {JSON_TYPE}, not {content_type[:80]!r}")
+        raw = await read(request)
+        if verifier is not None:
+            scope = request.scope  # the path and query as sent: the signature is over them
+            verifier.verify(request.method, scope["raw_path"].decode("latin-1"),
+                            scope["query_string"].decode("latin-1"), request.headers, raw)
+        if prefix == "Adhere":
+            if name != "Call":
+                raise _Refused("UnknownOperationException", f"Unknown operation Adhere.{name[:80]}")
+            return await run_in_threadpool(calls.call, ctx, raw)
+        handler = operations.TABLE.get(name)
+        if handler is None:
+            known = name in model.operation_names()
+            raise _Refused("UnknownOperationException", f"adhere does not implement {name}" if known
+                           else f"Unknown operation {name[:80]!r}")
+        body = _parse(raw)
+        model.validate(name, body)
+        result = await run_in_threadpool(handler, ctx, body)
+        return json.dumps(model.output(name, result), separators=(",", ":")).encode()
+
+    routes = [Route("/", endpoint, methods=["POST"])]
+    return Starlette(routes=routes)
+
+
+def _parse(raw: bytes) -> Any:
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        detail = f" ({exc.msg} at line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise _Refused("SerializationException", f"The request body is not valid JSON{detail}") from None
+    if b"\\u0000" in raw or _SURROGATE_ESCAPE.search(raw):
+        _check_storable(body, "")
+    return body
+
+
+# A JSON escape of a surrogate code point; a pair is fine, a lone half is not valid text.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _check_storable(value: Any, where: str, depth: int = 0) -> None:
+    """No string anywhere in a request may hold what the store cannot keep (a NUL, a lone
+    surrogate), whatever the model's pattern for it says: refused here, naming the member."""
+    from orchestrator.definitions.text import storable_problem
+
+    if depth > 200:
+        return  # the model's validation refuses such nesting
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        place = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+        for text in ((key,) if isinstance(key, str) else ()) + ((item,) if isinstance(item, str) else ()):
+            if problem := storable_problem(text):
+                raise errors.InvalidInputException(f"1 validation error detected: Value at {place!r} {problem}")
+        _check_storable(item, place, depth + 1)
+
+
+def _prepare() -> None:
+    for name in operations.TABLE:
+        with contextlib.suppress(errors.InvalidInputException):  # required members are missing
+            model.validate(name, {})
+        model.output(name, {})
+
+
+def check_binding(settings: Settings) -> str | None:
+    """Refuse to listen beyond loopback without access keys unless told ``insecure``; the warning
+    to print when told so."""
+    from orchestrator.api import auth
+
+    if settings.host in LOOPBACK or auth.load_keys(settings):
+        return None
+    if not settings.insecure:
+        raise errors.InvalidInputException(
+            f"refusing to listen on {settings.host} without access keys: anyone who can reach it could run "
+            "jobs. Configure ADHERE_ACCESS_KEYS (or --access-keys-file), or pass --insecure")
+    return (f"warning: listening on {settings.host} without access keys (--insecure): anyone who can reach "
+            f"port {settings.port} can create and run jobs")
+
+
+class Server:
+    """uvicorn on a thread (tests, benchmarks) or in the foreground (`adhere serve`)."""
+
+    def __init__(self, db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: None) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(app(db, settings, wake), host=settings.host, port=settings.port,
+                                log_level="warning", access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+        # Compile each operation's checks now, off the request path (a first request would
+        # otherwise pay for its operation's, on the event loop).
+        threading.Thread(target=_prepare, name="adhere-api-prepare", daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        """The bound port (settings may ask for 0: any free one)."""
+        for server in self.server.servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        raise RuntimeError("the server is not listening")
+
+    def start(self) -> Server:
+        self._thread = threading.Thread(target=self.server.run, name="adhere-api", daemon=True)
+        self._thread.start()
+        import time
+
+        while not self.server.started:
+            if not self._thread.is_alive():
+                raise errors.InvalidInputException(f"the API server could not start on port "
+                                                   f"{self.server.config.port}")
+            time.sleep(0.01)
+        return self
+
+    def run(self) -> None:
+        self.server.run()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self._thread:
+            self._thread.join(10)
