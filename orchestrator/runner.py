@@ -143,7 +143,9 @@ class Orchestrator:
         # Events other processes (or this one's service calls) wrote are read when woken or on the tick.
         self.scheduler.claim = tick or woken
         self.upkeep.tick = self.deliveries.tick = tick and not final
-        if tick:  # other processes write unowned runs (StartJobRun from the CLI) without an event
+        # Unowned runs (StartJobRun) come without an event: from other processes, seen on the
+        # tick; from this one's service calls (Glue's API in a serve), seen when they wake it.
+        if tick or woken:
             self.dispatcher.unowned = True
         effects = Effects()
         try:
