@@ -99,6 +99,11 @@ def _admit(request: Request, job: Definition | None, occupied: Counter[str], sta
     return store.job_runs.new(state=_J.STARTING.value, owner=request.owner, **common)
 
 
+def action_overrides(action: Mapping[str, Any]) -> dict[str, Any]:
+    """What a trigger action sets for the runs it starts (over the job's own definition)."""
+    return {"timeout": action.get("timeout"), "notification_property": action.get("notification_property")}
+
+
 def run_options(spec: Mapping[str, Any], run_args: Mapping[str, str], overrides: Mapping[str, Any]) -> RunOptions:
     """What a run is started with, frozen at creation (a later UpdateJob does not change it)."""
     notification = overrides.get("notification_property") or spec.get("notification_property") or {}

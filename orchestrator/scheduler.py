@@ -178,7 +178,7 @@ class Scheduler:
             if action.get("crawler_name") and not action.get("job_name"):
                 crawl.record_failed(tx, action["crawler_name"], run.id, trig["Name"])
                 continue
-            overrides = {"timeout": action.get("timeout"), "notification_property": action.get("notification_property")}
+            overrides = job_run.action_overrides(action)
             arguments = {**(action.get("arguments") or {}), **snap.overrides.get(("job", action["job_name"]), {})}
             requests.append(job_run.Request(
                 action["job_name"], arguments=arguments, trigger_name=trig["Name"],

@@ -160,7 +160,7 @@ def _batch_stop_job_run(ctx: Context, body: Body) -> Mapping[str, Any]:
 # --- triggers ----------------------------------------------------------------------------------
 
 
-@operation("CreateTrigger", wakes=True)
+@operation("CreateTrigger")
 def _create_trigger(ctx: Context, body: Body) -> Mapping[str, Any]:
     from orchestrator.service import triggers
 

@@ -34,7 +34,7 @@ log = logging.getLogger("adhere.api")
 
 JSON_TYPE = "application/x-amz-json-1.1"
 _ACCEPTED_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json")
-_SERVICES = {"AWSGlue": "glue", "Adhere": "adhere"}  # Adhere.Call: service calls of `adhere --endpoint`
+_SERVICES = frozenset({"AWSGlue", "Adhere"})  # Adhere.Call: service calls of `adhere --endpoint`
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -178,7 +178,7 @@ def check_binding(settings: Settings) -> str | None:
 
 
 class Server:
-    """uvicorn on a thread (tests, benchmarks) or in the foreground (`adhere serve`)."""
+    """uvicorn on a thread of its own, beside the orchestrator loop."""
 
     def __init__(self, db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: None) -> None:
         import uvicorn
@@ -211,8 +211,6 @@ class Server:
             time.sleep(0.01)
         return self
 
-    def run(self) -> None:
-        self.server.run()
 
     def stop(self) -> None:
         self.server.should_exit = True

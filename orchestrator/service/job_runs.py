@@ -6,8 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from orchestrator import errors, job_run, store
-from orchestrator.service import paging, remote, shapes
-from orchestrator.service.jobs import _job
+from orchestrator.service import paging, remote, resources, shapes
 from orchestrator.settings import Settings
 from orchestrator.states import JobRunState
 
@@ -29,7 +28,7 @@ def start_job_run(db: store.Store, job_name: str, arguments: Mapping[str, str] |
     if job_run_queuing_enabled is not None:
         overrides["job_run_queuing_enabled"] = job_run_queuing_enabled
     with db.transaction() as tx:
-        _job(tx, job_name)
+        resources.stored(tx, "job", job_name)
         if job_run_id:
             previous = store.job_runs.get(tx, job_run_id)
             if previous is None or previous.job_name != job_name:
@@ -60,7 +59,7 @@ def get_job_runs(db: store.Store, job_name: str, next_token: str | None = None,
     """GetJobRuns, newest first (as Glue returns them), a page at a time."""
     offset = paging.offset(next_token)
     with db.read() as tx:
-        _job(tx, job_name)
+        resources.stored(tx, "job", job_name)
         runs = store.job_runs.of_job(tx, job_name, max_results + 1 if max_results else None, offset)
     runs, token = paging.page_by_offset(runs, max_results, offset)
     return {"JobRuns": [shapes.job_run(r) for r in runs], **({"NextToken": token} if token else {})}

@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator import errors, store
+from orchestrator import store
 from orchestrator.service import paging, remote, resources, shapes
 from orchestrator.settings import Settings
-
-
-def _job(tx: store.Tx, name: str) -> store.definitions.Definition:
-    row = store.definitions.get(tx, "job", name)
-    if row is None:
-        raise errors.EntityNotFoundException(f"Job {name} not found")
-    return row
 
 
 def create_job(db: store.Store, settings: Settings, job: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,7 +37,7 @@ def delete_job(db: store.Store, job_name: str) -> dict[str, Any]:
 
 def get_job(db: store.Store, job_name: str) -> dict[str, Any]:
     with db.read() as tx:
-        return {"Job": shapes.definition(_job(tx, job_name))}
+        return {"Job": shapes.definition(resources.stored(tx, "job", job_name))}
 
 
 @remote.callable
@@ -55,7 +48,7 @@ def get_jobs(db: store.Store, next_token: str | None = None, max_results: int | 
         rows = store.definitions.find(tx, "job", after=after[0] if after else None,
                                       limit=max_results + 1 if max_results else None)
     rows, token = paging.page(rows, max_results, lambda r: [r.name])
-    return _present({"Jobs": [shapes.definition(r) for r in rows], "NextToken": token})
+    return {"Jobs": [shapes.definition(r) for r in rows], **({"NextToken": token} if token else {})}
 
 
 def list_jobs(db: store.Store, next_token: str | None = None, max_results: int | None = None,
@@ -71,5 +64,3 @@ def batch_get_jobs(db: store.Store, job_names: Sequence[str]) -> dict[str, Any]:
             "JobsNotFound": [n for n in dict.fromkeys(job_names) if n not in found]}
 
 
-def _present(out: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in out.items() if v is not None}

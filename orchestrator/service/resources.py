@@ -36,6 +36,14 @@ def load(kind: str, data: Mapping[str, Any], settings: Settings, tx: store.Tx | 
     return model
 
 
+def stored(tx: store.Tx, kind: str, name: str, *, lock: bool = False) -> store.definitions.Definition:
+    """The stored definition, or Glue's EntityNotFoundException ("Job x not found")."""
+    row = store.definitions.get(tx, kind, name, lock=lock)
+    if row is None:
+        raise errors.EntityNotFoundException(f"{_TITLE[kind]} {name} not found")
+    return row
+
+
 def known(tx: store.Tx) -> Any:
     from orchestrator.definitions.problems import Known
 

@@ -14,12 +14,6 @@ from orchestrator.states import TriggerType
 _GLUE_ONLY = ("State", "Id")  # Get* members a request does not carry
 
 
-def _trigger(tx: store.Tx, name: str, *, lock: bool = False) -> store.definitions.Definition:
-    row = store.definitions.get(tx, "trigger", name, lock=lock)
-    if row is None:
-        raise errors.EntityNotFoundException(f"Trigger {name} not found")
-    return row
-
 
 def create_trigger(db: store.Store, settings: Settings, trigger: Mapping[str, Any]) -> dict[str, Any]:
     """CreateTrigger, against the jobs, crawlers and workflow in the store; a workflow keeps one
@@ -36,13 +30,13 @@ def update_trigger(db: store.Store, settings: Settings, name: str, trigger_updat
     if not isinstance(trigger_update, Mapping):
         raise errors.InvalidInputException("TriggerUpdate must be a JSON object")
     with db.transaction() as tx:
-        current = _trigger(tx, name, lock=True)
+        current = resources.stored(tx, "trigger", name, lock=True)
         merged = {k: v for k, v in current.glue.items() if k not in _GLUE_ONLY}
         merged.update({k: v for k, v in trigger_update.items() if v is not None and k != "Name"})
         model = resources.load("trigger", {**merged, "Name": name}, settings, tx)
         resources.save(tx, "trigger", model, create=False)
         _check_workflow(tx, model)
-        return {"Trigger": shapes.trigger(_trigger(tx, name))}
+        return {"Trigger": shapes.trigger(resources.stored(tx, "trigger", name))}
 
 
 @remote.callable
@@ -55,7 +49,7 @@ def delete_trigger(db: store.Store, name: str) -> dict[str, Any]:
 
 def get_trigger(db: store.Store, name: str) -> dict[str, Any]:
     with db.read() as tx:
-        return {"Trigger": shapes.trigger(_trigger(tx, name))}
+        return {"Trigger": shapes.trigger(resources.stored(tx, "trigger", name))}
 
 
 @remote.callable
@@ -105,7 +99,7 @@ def start_trigger(db: store.Store, name: str) -> dict[str, Any]:
     standalone one its jobs, ConcurrentRunsExceededException over a job's limit); any other is
     ACTIVATED, so that it fires on its schedule, event or condition."""
     with db.transaction() as tx:
-        row = _trigger(tx, name, lock=True)
+        row = resources.stored(tx, "trigger", name, lock=True)
         if row.type != TriggerType.ON_DEMAND.value:
             store.definitions.set_state(tx, "trigger", name, "ACTIVATED")
             return {"Name": name}
@@ -127,7 +121,7 @@ def _fire_standalone(tx: store.Tx, row: store.definitions.Definition) -> None:
             continue
         requests.append(job_run.Request(
             action["job_name"], arguments=action.get("arguments") or {}, trigger_name=row.name,
-            overrides={"timeout": action.get("timeout"), "notification_property": action.get("notification_property")},
+            overrides=job_run.action_overrides(action),
         ))  # fmt: skip
     job_run.create(tx, requests, direct=True)
 
@@ -135,7 +129,7 @@ def _fire_standalone(tx: store.Tx, row: store.definitions.Definition) -> None:
 def stop_trigger(db: store.Store, name: str) -> dict[str, Any]:
     """StopTrigger: a scheduled, conditional or event trigger no longer fires until started."""
     with db.transaction() as tx:
-        row = _trigger(tx, name, lock=True)
+        row = resources.stored(tx, "trigger", name, lock=True)
         if row.type == TriggerType.ON_DEMAND.value:
             raise errors.InvalidInputException(f"Trigger {name} is ON_DEMAND: it fires only when started, "
                                                "there is nothing to stop")

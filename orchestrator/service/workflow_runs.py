@@ -9,8 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator import crawl, errors, job_run, resume, store
-from orchestrator.service import paging, remote, shapes
-from orchestrator.service.workflows import workflow
+from orchestrator.service import paging, remote, resources, shapes
 from orchestrator.states import JobRunState, WorkflowRunStatus
 from orchestrator.store.workflow_run_nodes import RunNode
 from orchestrator.store.workflow_runs import WorkflowRun
@@ -82,7 +81,7 @@ def get_workflow_runs(db: store.Store, name: str | None = None, include_graph: b
     offset = paging.offset(next_token)
     with db.read() as tx:
         if name:
-            workflow(tx, name)
+            resources.stored(tx, "workflow", name)
         runs = store.workflow_runs.find(tx, name, max_results + 1 if max_results else None, offset=offset)
         runs, token = paging.page_by_offset(runs, max_results, offset)
         return {"Runs": [shape(tx, run, include_graph=include_graph) for run in runs], **({"NextToken": token} if token else {})}
@@ -251,8 +250,7 @@ def _start_chosen(tx: store.Tx, new: WorkflowRun, original: WorkflowRun, plan: r
             node, arguments={**given, **overrides.get(node, {})},
             trigger_name=trigger, workflow_run_id=new.id, workflow_name=new.workflow_name,
             predecessor_runs=before.predecessor_runs if before else (),
-            overrides={"timeout": action.get("timeout"), "notification_property": action.get("notification_property")}
-            if action else {},
+            overrides=job_run.action_overrides(action) if action else {},
         ))  # fmt: skip
     job_run.create(tx, requests, direct=False)
 
@@ -280,7 +278,7 @@ def resume_failed_runs(db: store.Store, workflow_name: str, *, since: Any = None
     fail in all but one of them unless they queue (JobRunQueuingEnabled); ``adhere resume
     --workflow`` resumes and follows them one at a time instead."""
     with db.read() as tx:
-        workflow(tx, workflow_name)
+        resources.stored(tx, "workflow", workflow_name)
         runs = store.workflow_runs.find(tx, workflow_name, limit=None, status=_W.COMPLETED.value, since=since)
         resumed = {r.previous_run_id for r in store.workflow_runs.resumed_from(tx, [r.id for r in runs])}
         failing = []

@@ -11,13 +11,6 @@ from orchestrator.service import remote, resources, shapes
 from orchestrator.settings import Settings
 
 
-def workflow(tx: store.Tx, name: str, *, lock: bool = False) -> store.definitions.Definition:
-    row = store.definitions.get(tx, "workflow", name, lock=lock)
-    if row is None:
-        raise errors.EntityNotFoundException(f"Workflow {name} not found")
-    return row
-
-
 def create_workflow(db: store.Store, settings: Settings, workflow: Mapping[str, Any]) -> dict[str, Any]:
     """CreateWorkflow: a workflow without triggers yet (CreateTrigger with WorkflowName adds them)."""
     model = resources.load("workflow", workflow, settings)
@@ -31,7 +24,7 @@ def update_workflow(db: store.Store, settings: Settings, name: str, *, descripti
                     max_concurrent_runs: int | None = None) -> dict[str, Any]:
     """UpdateWorkflow: the members given replace the workflow's; its triggers stay."""
     with db.transaction() as tx:
-        current = workflow(tx, name, lock=True)
+        current = resources.stored(tx, "workflow", name, lock=True)
         given = {"Description": description, "DefaultRunProperties": default_run_properties,
                  "MaxConcurrentRuns": max_concurrent_runs}
         merged = {**current.glue, **{k: v for k, v in given.items() if v is not None}}
@@ -69,7 +62,7 @@ def list_workflows(db: store.Store, next_token: str | None = None, max_results: 
 
 def get_workflow(db: store.Store, name: str, include_graph: bool = False) -> dict[str, Any]:
     with db.read() as tx:
-        return {"Workflow": _shape(tx, workflow(tx, name), include_graph)}
+        return {"Workflow": _shape(tx, resources.stored(tx, "workflow", name), include_graph)}
 
 
 def batch_get_workflows(db: store.Store, names: Sequence[str], include_graph: bool = False) -> dict[str, Any]:
