@@ -30,10 +30,15 @@ class Context:
 
 Handler = Callable[[Context, Body], Mapping[str, Any]]
 TABLE: dict[str, Handler] = {}
+# Point reads by key, the calls clients poll: answered on the server's event loop, without the
+# hop to a worker thread that would cost more than the read itself.
+INLINE: set[str] = set()
 
 
-def operation(name: str, *, wakes: bool = False) -> Callable[[Handler], Handler]:
+def operation(name: str, *, wakes: bool = False, inline: bool = False) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
+        if inline:
+            INLINE.add(name)
         if wakes:
             def waking(ctx: Context, body: Body) -> Mapping[str, Any]:
                 out = handler(ctx, body)
@@ -87,7 +92,7 @@ def _delete_job(ctx: Context, body: Body) -> Mapping[str, Any]:
     return jobs.delete_job(ctx.db, body["JobName"])
 
 
-@operation("GetJob")
+@operation("GetJob", inline=True)
 def _get_job(ctx: Context, body: Body) -> Mapping[str, Any]:
     from orchestrator.service import jobs
 
@@ -135,7 +140,7 @@ def _start_job_run(ctx: Context, body: Body) -> Mapping[str, Any]:
     return {"JobRunId": run_id}
 
 
-@operation("GetJobRun")
+@operation("GetJobRun", inline=True)
 def _get_job_run(ctx: Context, body: Body) -> Mapping[str, Any]:
     from orchestrator.service import job_runs
 
@@ -181,7 +186,7 @@ def _delete_trigger(ctx: Context, body: Body) -> Mapping[str, Any]:
     return triggers.delete_trigger(ctx.db, body["Name"])
 
 
-@operation("GetTrigger")
+@operation("GetTrigger", inline=True)
 def _get_trigger(ctx: Context, body: Body) -> Mapping[str, Any]:
     from orchestrator.service import triggers
 

@@ -1,5 +1,5 @@
-"""`adhere serve`: Glue's awsJson1_1 protocol over Starlette and uvicorn, with the orchestrator
-loop in the same process.
+"""`adhere serve`: Glue's awsJson1_1 protocol, a bare ASGI application on uvicorn, with the
+orchestrator loop in the same process.
 
 One route, ``POST /``: the operation is the ``X-Amz-Target`` header's suffix. A request is
 read (at most ``max_request_bytes``), authenticated when access keys are configured, parsed,
@@ -11,20 +11,18 @@ in Glue's error shape; anything else is a 500 whose traceback stays in the serve
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.datastructures import Headers
 
 from orchestrator import errors, store
 from orchestrator.api import calls, model, operations
@@ -45,69 +43,105 @@ class _Refused(errors.GlueError):
         self.status = status
 
 
-def _error(exc: errors.AdhereError, request_id: str) -> Response:
+def _error(exc: errors.AdhereError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     status = getattr(exc, "status", 400)
     body = {"__type": exc.code, "message": exc.message, "Message": exc.message, **getattr(exc, "details", {})}
-    return Response(json.dumps(body), status_code=status, media_type=JSON_TYPE,
-                    headers={"x-amzn-RequestId": request_id, "X-Amzn-ErrorType": exc.code})
+    return status, json.dumps(body).encode(), [(b"x-amzn-errortype", exc.code.encode())]
 
 
-def app(db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: None) -> Starlette:
-    """The ASGI application over ``db``; ``wake`` is the loop's (requests that start runs call it)."""
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def app(db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: None,
+        workers: int = 40) -> ASGIApp:
+    """The ASGI application over ``db``; ``wake`` is the loop's (requests that start runs call it).
+
+    A bare ASGI callable rather than a framework's router: there is one route, and a framework's
+    middleware stack cost a third of a request's CPU. Service functions run on ``workers``
+    threads, so a slow request (a lock, a large page) never holds up the others.
+    """
     from orchestrator.api import auth
 
     keys = auth.load_keys(settings)
     verifier = auth.Verifier(keys) if keys else None
     ctx = operations.Context(db, settings, wake)
     limit = settings.max_request_bytes
+    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="adhere-api-worker")
 
-    async def read(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
+    async def application(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # lifespan is off; websockets are not served
+        request_id = secrets.token_hex(16).encode()
+        if scope["path"] != "/" or scope["method"] != "POST":
+            status = 405 if scope["path"] == "/" else 404
+            await _respond(send, status, b"", request_id, [], b"text/plain")
+            return
+        extra: list[tuple[bytes, bytes]] = []
+        try:
+            out = await _handle(scope, receive)
+        except errors.AdhereError as exc:
+            status, out, extra = _error(exc)
+        except _Disconnected:
+            return
+        except Exception:
+            log.exception("internal error in request %s", request_id.decode())
+            status, out, extra = _error(errors.InternalServiceException(
+                f"An internal error occurred (request {request_id.decode()})"))
+        else:
+            if not isinstance(out, bytes):  # a streamed result of Adhere.Call
+                await _stream(send, out, request_id)
+                return
+            status = 200
+        await _respond(send, status, out, request_id, extra)
+
+    async def _stream(send: Send, chunks: Iterator[bytes], request_id: bytes) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", calls.STREAM_TYPE.encode()), (b"x-amzn-requestid", request_id)]})
+        loop = asyncio.get_running_loop()
+        while (chunk := await loop.run_in_executor(pool, next, chunks, None)) is not None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def read(receive: Receive, declared: bytes | None) -> bytes:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise _Refused("RequestEntityTooLargeException", f"Request body is over the limit of {limit} bytes", 413)
         chunks, size = [], 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise _Refused("RequestEntityTooLargeException", f"Request body is over the limit of {limit} bytes",
                                413)
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body"):
+                return b"".join(chunks)
 
-    async def endpoint(request: Request) -> Response:
-        request_id = secrets.token_hex(16)
-        try:
-            out = await _handle(request)
-        except errors.AdhereError as exc:
-            return _error(exc, request_id)
-        except ClientDisconnect:
-            return Response(status_code=400)
-        except Exception:
-            log.exception("internal error in request %s", request_id)
-            return _error(errors.InternalServiceException(f"An internal error occurred (request {request_id})"),
-                          request_id)
-        if not isinstance(out, bytes):  # a streamed result of Adhere.Call
-            return StreamingResponse(out, media_type=calls.STREAM_TYPE, headers={"x-amzn-RequestId": request_id})
-        return Response(out, media_type=JSON_TYPE, headers={"x-amzn-RequestId": request_id})
-
-    async def _handle(request: Request) -> bytes | Iterator[bytes]:
-        target = request.headers.get("x-amz-target", "")
+    async def _handle(scope: Scope, receive: Receive) -> bytes | Iterator[bytes]:
+        headers = dict(scope["headers"])  # the ones read here are sent once
+        target = headers.get(b"x-amz-target", b"").decode("latin-1")
         prefix, _, name = target.partition(".")
         if prefix not in _SERVICES or not name:
             raise _Refused("UnknownOperationException", f"Unknown X-Amz-Target {target[:80]!r}; this server "
                            "answers AWSGlue.<Operation>")
-        content_type = request.headers.get("content-type", JSON_TYPE).split(";")[0].strip().lower()
+        content_type = headers.get(b"content-type", JSON_TYPE.encode()).decode("latin-1")
+        content_type = content_type.split(";")[0].strip().lower()
         if content_type not in _ACCEPTED_TYPES:
             raise _Refused("SerializationException", f"Content-Type must be {JSON_TYPE}, not {content_type[:80]!r}")
-        raw = await read(request)
-        if verifier is not None:
-            scope = request.scope  # the path and query as sent: the signature is over them
-            verifier.verify(request.method, scope["raw_path"].decode("latin-1"),
-                            scope["query_string"].decode("latin-1"), request.headers, raw)
+        raw = await read(receive, headers.get(b"content-length"))
+        if verifier is not None:  # the path and query as sent: the signature is over them
+            verifier.verify(scope["method"], scope["raw_path"].decode("latin-1"),
+                            scope["query_string"].decode("latin-1"), Headers(scope=scope), raw)
+        loop = asyncio.get_running_loop()
         if prefix == "Adhere":
             if name != "Call":
                 raise _Refused("UnknownOperationException", f"Unknown operation Adhere.{name[:80]}")
-            return await run_in_threadpool(calls.call, ctx, raw)
+            return await loop.run_in_executor(pool, calls.call, ctx, raw)
         handler = operations.TABLE.get(name)
         if handler is None:
             known = name in model.operation_names()
@@ -115,11 +149,25 @@ def app(db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: 
                            else f"Unknown operation {name[:80]!r}")
         body = _parse(raw)
         model.validate(name, body)
-        result = await run_in_threadpool(handler, ctx, body)
+        if name in operations.INLINE:
+            result = handler(ctx, body)
+        else:
+            result = await loop.run_in_executor(pool, handler, ctx, body)
         return json.dumps(model.output(name, result), separators=(",", ":")).encode()
 
-    routes = [Route("/", endpoint, methods=["POST"])]
-    return Starlette(routes=routes)
+    return application
+
+
+class _Disconnected(Exception):
+    """The client went away before its request was read."""
+
+
+async def _respond(send: Send, status: int, body: bytes, request_id: bytes, extra: list[tuple[bytes, bytes]],
+                   content_type: bytes = JSON_TYPE.encode()) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+        (b"x-amzn-requestid", request_id), *extra]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _parse(raw: bytes) -> Any:
@@ -184,7 +232,8 @@ class Server:
         import uvicorn
 
         config = uvicorn.Config(app(db, settings, wake), host=settings.host, port=settings.port,
-                                log_level="warning", access_log=False, lifespan="off")
+                                log_level="warning", access_log=False, lifespan="off",
+                                proxy_headers=False)
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         # Compile each operation's checks now, off the request path (a first request would

@@ -43,6 +43,18 @@ def post(served: Served, body: bytes | str, target: str | None = "AWSGlue.ListJo
     return response.status, {k.lower(): v for k, v in response.getheaders()}, parsed
 
 
+@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/", 405), ("PUT", "/", 405), ("POST", "/x", 404),
+                                                      ("GET", "/health", 404)])
+def test_only_post_to_the_root_is_served(served: Served, method: str, path: str, status: int) -> None:
+    url = urlsplit(served.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn.request(method, path, body=b"{}", headers={"X-Amz-Target": "AWSGlue.ListJobs"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == status
+
+
 def test_success_carries_aws_headers_and_epoch_timestamps(served: Served) -> None:
     name = "wire-job"
     status, headers, _ = post(served, json.dumps({"Name": name, "Role": "r", "Command": {"ScriptLocation": "/x.py"}}),

@@ -219,3 +219,30 @@ def test_two_orchestrators_never_run_a_job_twice(pg_url: str, tmp_path: Path) ->
         assert set(ran_by) == owners and len(owners) == 2, ran_by
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("idle_ping", [0.0, 3600.0], ids=["tested-when-idle", "not-tested"])
+def test_a_connection_the_server_dropped_is_replaced(pg_url: str, idle_ping: float,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pooled connection killed on the server's side (a restart, an idle timeout) is tested
+    when it has been idle and replaced; one in steady use is not tested (no round trip)."""
+    import sqlalchemy as sa
+
+    from orchestrator.store import database
+
+    monkeypatch.setattr(database, "_IDLE_PING", idle_ping)
+    db = store.Store.open_url(pg_url)
+    try:
+        with db.read() as tx:
+            pid = tx.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        killer = sa.create_engine(pg_url)
+        with killer.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+        killer.dispose()
+        if idle_ping:
+            with pytest.raises(Exception, match="terminat|closed|connection"), db.read() as tx:
+                tx.execute(sa.text("SELECT 1"))
+        with db.read() as tx:  # the pool has replaced it either way by now
+            assert tx.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        db.close()
