@@ -11,6 +11,7 @@
     │   ├── ConcurrentModificationException
     │   ├── OperationTimeoutException
     │   ├── InternalServiceException
+    │   ├── CrawlerRunningException, CrawlerNotRunningException, CrawlerStoppingException
     │   ├── MissingAuthenticationTokenException (SigV4: no Authorization header)
     │   ├── IncompleteSignatureException (SigV4: a malformed Authorization header)
     │   ├── UnrecognizedClientException (SigV4: an unknown access key id)
@@ -125,6 +126,24 @@ class InternalServiceException(GlueError):
 
     code = "InternalServiceException"
     status = 500
+
+
+class CrawlerRunningException(GlueError):
+    """The operation cannot be performed because the crawler is already running."""
+
+    code = "CrawlerRunningException"
+
+
+class CrawlerNotRunningException(GlueError):
+    """The specified crawler is not running."""
+
+    code = "CrawlerNotRunningException"
+
+
+class CrawlerStoppingException(GlueError):
+    """The specified crawler is stopping."""
+
+    code = "CrawlerStoppingException"
 
 
 class EngineError(AdhereError):

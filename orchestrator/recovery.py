@@ -11,9 +11,9 @@ import datetime as dt
 import os
 import socket
 
+from orchestrator import crawl, job_run, store
 from orchestrator import dispatcher as dp
 from orchestrator import effects as fx
-from orchestrator import job_run, store
 from orchestrator.effects import Effects
 from orchestrator.settings import Settings
 from orchestrator.states import JobRunState
@@ -24,6 +24,7 @@ _J = JobRunState
 HEARTBEAT_EVERY = 2.0
 DEAD_AFTER = 15.0
 LOST_WHILE_STARTING = "the orchestrator was lost while starting this run"
+LOST_CRAWL = "the orchestrator running this crawl stopped; the Data Catalog is as before the crawl"
 
 
 class Recovery:
@@ -54,6 +55,8 @@ class Recovery:
                 live.append(orch.id)
         for run in store.job_runs.orphans(tx, live, self.scope):
             self._recover(tx, run, effects)
+        for c in store.crawls.orphans(tx, live):  # its process, if alive, finds it ended and writes nothing
+            crawl.end(tx, c.id, "FAILED", LOST_CRAWL)
 
     def _recover(self, tx: store.Tx, run: JobRun, effects: Effects) -> None:
         if not run.engine_run_id:

@@ -3,7 +3,7 @@ commits, and then applies what the duties decided.
 
 It wakes on a job's end (pushed by its engine), on the next deadline, on ``wake()`` (work this
 process wrote, e.g. an API call) or on the poll tick that picks up work other processes wrote.
-The duties (recovery, dispatcher, watchdog, upkeep, scheduler, deliveries) decide from the rows
+The duties (recovery, dispatcher, watchdog, upkeep, crawls, scheduler, deliveries) decide from the rows
 and return effects; nothing in memory changes before the commit, so a failed transaction (a
 PostgreSQL deadlock, a lost connection) is simply tried again.
 """
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator import errors, notifications, store
+from orchestrator.crawls import Crawls
 from orchestrator.deliveries import Deliveries
 from orchestrator.dispatcher import Dispatcher
 from orchestrator.effects import Effects
@@ -52,6 +53,7 @@ class Orchestrator:
         self.recovery = Recovery(self.id, settings, self.dispatcher, scope)
         self.upkeep = Upkeep(self.id, self.dispatcher)
         self.deliveries = Deliveries()
+        self.crawls = Crawls(self.id, settings, db, self.wake, scope)
         sinks: list[Any] = list(settings.notification_sinks)
         if settings.notifications_file:
             sinks += notifications.load_file(settings.notifications_file)
@@ -59,7 +61,7 @@ class Orchestrator:
         # In this order: what ended and started is written before triggers are evaluated, and
         # runs are claimed with the slots the scheduler left.
         self._duties = (self.recovery.step, self.dispatcher.record, self.watchdog.step, self.upkeep.step,
-                        self.scheduler.step, self.dispatcher.claim, self.deliveries.step)
+                        self.crawls.step, self.scheduler.step, self.dispatcher.claim, self.deliveries.step)
         self._woken = True  # read the store's unprocessed events on the first wake-up
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -91,6 +93,7 @@ class Orchestrator:
             self._thread.join(timeout)
         self.notifier.close(timeout=5)
         self.dispatcher.close()
+        self.crawls.close()
         try:
             with self.db.transaction() as tx:
                 self.deliveries.flush(tx)
@@ -101,7 +104,7 @@ class Orchestrator:
     @property
     def busy(self) -> bool:
         """True while this process follows runs it started, adopted or is about to start."""
-        return self.dispatcher.busy
+        return self.dispatcher.busy or self.crawls.busy
 
     def _main(self) -> None:
         try:
@@ -138,7 +141,7 @@ class Orchestrator:
         due = (self.watchdog.next_due() or now + 1) <= now
         with self._lock:
             woken, self._woken = self._woken, False
-        if not (tick or due or woken or final or self.dispatcher.has_work()):
+        if not (tick or due or woken or final or self.dispatcher.has_work() or self.crawls.has_work()):
             return
         # Events other processes (or this one's service calls) wrote are read when woken or on the tick.
         self.scheduler.claim = tick or woken
@@ -147,6 +150,7 @@ class Orchestrator:
         # tick; from this one's service calls (Glue's API in a serve), seen when they wake it.
         if tick or woken:
             self.dispatcher.unowned = True
+        self.crawls.tick = (tick or woken) and not final
         effects = Effects()
         try:
             # The last wake-up only records (no scheduler): the completion events it writes are

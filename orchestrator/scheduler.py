@@ -101,6 +101,8 @@ class Scheduler:
         for event in batch:
             if event.kind == store.outbox.JOB_RUN_COMPLETED:
                 _announce(tx, event, effects)
+            elif event.kind == store.outbox.CRAWL_COMPLETED:
+                _announce_crawl(tx, event, effects)
             if event.workflow_run_id:
                 by_run[event.workflow_run_id].append(event)
         # Every run is locked first, in id order: a pass then never waits for a run while it
@@ -121,7 +123,7 @@ class Scheduler:
                   budget: _Budget, effects: Effects) -> None:
         run_id = run.id
         if run.status == _W.STOPPING.value:
-            if not store.job_runs.any_active(tx, run_id) and store.workflow_runs.set_status(
+            if not store.job_runs.any_active(tx, run_id) and not store.crawls.any_active(tx, run_id) and store.workflow_runs.set_status(
                 tx, run_id, _W.STOPPED.value, completed_on=store.now()
             ):
                 self._ended(tx, run_id, effects)
@@ -160,6 +162,7 @@ class Scheduler:
             not fired
             and not self.active_here(run_id, effects)
             and not store.job_runs.any_active(tx, run_id)
+            and not store.crawls.any_active(tx, run_id)
             and not store.outbox.has_unprocessed(tx, run_id)
         )
         if idle and store.workflow_runs.set_status(tx, run_id, _W.COMPLETED.value, completed_on=store.now()):
@@ -176,7 +179,7 @@ class Scheduler:
         requests = []
         for action in actions:
             if action.get("crawler_name") and not action.get("job_name"):
-                crawl.record_failed(tx, action["crawler_name"], run.id, trig["Name"])
+                crawl.start(tx, action["crawler_name"], workflow_run_id=run.id, trigger_name=trig["Name"])
                 continue
             overrides = job_run.action_overrides(action)
             arguments = {**(action.get("arguments") or {}), **snap.overrides.get(("job", action["job_name"]), {})}
@@ -232,6 +235,13 @@ def _announce(tx: store.Tx, event: Event, effects: Effects) -> None:
         message = event.payload.get("error_message") or events.DEFAULT_JOB_MESSAGES[state]
         notice = events.job_state_change(event.payload["job_name"], event.job_run_id, state, message, time=store.now())
         deliveries.record(tx, notice, event.payload["job_name"], event.job_run_id, effects)
+
+
+def _announce_crawl(tx: store.Tx, event: Event, effects: Effects) -> None:
+    """"Glue Crawler State Change" for a crawl that ended SUCCEEDED or FAILED, once, like a job's."""
+    ended = store.crawls.get(tx, event.payload["crawl_id"])
+    if ended is not None and (notice := crawl.state_change(ended)) is not None:
+        deliveries.record(tx, notice, None, None, effects)
 
 
 def _action_node(action: Mapping[str, Any]) -> Node:

@@ -355,3 +355,292 @@ def _get_tags(ctx: Context, body: Body) -> Mapping[str, Any]:
     from orchestrator.service import tags
 
     return tags.get_tags(ctx.db, settings=ctx.settings, resource_arn=body["ResourceArn"])
+
+
+# --- the Data Catalog --------------------------------------------------------------------------
+
+
+@operation("CreateDatabase")
+def _create_database(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import databases
+
+    return databases.create_database(ctx.db, ctx.settings, body["DatabaseInput"], body.get("Tags"),
+                                     catalog_id=body.get("CatalogId"))
+
+
+@operation("GetDatabase")
+def _get_database(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import databases
+
+    return databases.get_database(ctx.db, ctx.settings, body["Name"], catalog_id=body.get("CatalogId"))
+
+
+@operation("GetDatabases")
+def _get_databases(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import databases
+
+    return databases.get_databases(ctx.db, ctx.settings, body.get("NextToken"), _limit("GetDatabases", body),
+                                   catalog_id=body.get("CatalogId"))
+
+
+@operation("UpdateDatabase")
+def _update_database(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import databases
+
+    return databases.update_database(ctx.db, ctx.settings, body["Name"], body["DatabaseInput"],
+                                     catalog_id=body.get("CatalogId"))
+
+
+@operation("DeleteDatabase")
+def _delete_database(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import databases
+
+    return databases.delete_database(ctx.db, ctx.settings, body["Name"], catalog_id=body.get("CatalogId"))
+
+
+@operation("CreateTable")
+def _create_table(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.create_table(ctx.db, ctx.settings, body["DatabaseName"], body.get("TableInput"), name=body.get("Name"),
+                               open_table_format_input=body.get("OpenTableFormatInput"),
+                               catalog_id=body.get("CatalogId"))
+
+
+@operation("GetTable")
+def _get_table(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.get_table(ctx.db, ctx.settings, body["DatabaseName"], body["Name"], catalog_id=body.get("CatalogId"))
+
+
+@operation("GetTables")
+def _get_tables(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.get_tables(ctx.db, ctx.settings, body["DatabaseName"], body.get("Expression"), body.get("NextToken"),
+                             _limit("GetTables", body), catalog_id=body.get("CatalogId"))
+
+
+@operation("UpdateTable")
+def _update_table(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.update_table(ctx.db, ctx.settings, body["DatabaseName"], body.get("TableInput"), name=body.get("Name"),
+                               skip_archive=bool(body.get("SkipArchive")), version_id=body.get("VersionId"),
+                               catalog_id=body.get("CatalogId"))
+
+
+@operation("DeleteTable")
+def _delete_table(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.delete_table(ctx.db, ctx.settings, body["DatabaseName"], body["Name"], catalog_id=body.get("CatalogId"))
+
+
+@operation("BatchDeleteTable")
+def _batch_delete_table(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.batch_delete_table(ctx.db, ctx.settings, body["DatabaseName"], body["TablesToDelete"],
+                                     catalog_id=body.get("CatalogId"))
+
+
+@operation("SearchTables")
+def _search_tables(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.search_tables(ctx.db, ctx.settings, body.get("NextToken"), body.get("Filters"),
+                                body.get("SearchText"), body.get("SortCriteria"), _limit("SearchTables", body),
+                                catalog_id=body.get("CatalogId"))
+
+
+@operation("GetTableVersion")
+def _get_table_version(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.get_table_version(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                    body.get("VersionId"), catalog_id=body.get("CatalogId"))
+
+
+@operation("GetTableVersions")
+def _get_table_versions(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.get_table_versions(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                     body.get("NextToken"), _limit("GetTableVersions", body),
+                                     catalog_id=body.get("CatalogId"))
+
+
+@operation("DeleteTableVersion")
+def _delete_table_version(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.delete_table_version(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                       body["VersionId"], catalog_id=body.get("CatalogId"))
+
+
+@operation("BatchDeleteTableVersion")
+def _batch_delete_table_version(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import tables
+
+    return tables.batch_delete_table_version(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                             body["VersionIds"], catalog_id=body.get("CatalogId"))
+
+
+@operation("CreatePartition")
+def _create_partition(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import partitions
+
+    return partitions.create_partition(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                       body["PartitionInput"], catalog_id=body.get("CatalogId"))
+
+
+@operation("BatchCreatePartition")
+def _batch_create_partition(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import partitions
+
+    return partitions.batch_create_partition(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                             body["PartitionInputList"], catalog_id=body.get("CatalogId"))
+
+
+@operation("GetPartition")
+def _get_partition(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import partitions
+
+    return partitions.get_partition(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                    body["PartitionValues"], catalog_id=body.get("CatalogId"))
+
+
+@operation("GetPartitions")
+def _get_partitions(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import partitions
+
+    return partitions.get_partitions(
+        ctx.db, ctx.settings, body["DatabaseName"], body["TableName"], body.get("Expression"), body.get("NextToken"),
+        body.get("Segment"), _limit("GetPartitions", body), bool(body.get("ExcludeColumnSchema")),
+        catalog_id=body.get("CatalogId"),
+    )  # fmt: skip
+
+
+@operation("BatchGetPartition")
+def _batch_get_partition(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import partitions
+
+    return partitions.batch_get_partition(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                          body["PartitionsToGet"], catalog_id=body.get("CatalogId"))
+
+
+@operation("UpdatePartition")
+def _update_partition(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import partitions
+
+    return partitions.update_partition(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                       body["PartitionValueList"], body["PartitionInput"],
+                                       catalog_id=body.get("CatalogId"))
+
+
+@operation("BatchUpdatePartition")
+def _batch_update_partition(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import partitions
+
+    return partitions.batch_update_partition(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                             body["Entries"], catalog_id=body.get("CatalogId"))
+
+
+@operation("DeletePartition")
+def _delete_partition(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import partitions
+
+    return partitions.delete_partition(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                       body["PartitionValues"], catalog_id=body.get("CatalogId"))
+
+
+@operation("BatchDeletePartition")
+def _batch_delete_partition(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import partitions
+
+    return partitions.batch_delete_partition(ctx.db, ctx.settings, body["DatabaseName"], body["TableName"],
+                                             body["PartitionsToDelete"], catalog_id=body.get("CatalogId"))
+
+
+# --- crawlers ----------------------------------------------------------------------------------
+
+
+@operation("CreateCrawler")
+def _create_crawler(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.create_crawler(ctx.db, ctx.settings, body)
+
+
+@operation("UpdateCrawler")
+def _update_crawler(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.update_crawler(ctx.db, ctx.settings, body)
+
+
+@operation("DeleteCrawler")
+def _delete_crawler(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.delete_crawler(ctx.db, body["Name"])
+
+
+@operation("GetCrawler", inline=True)
+def _get_crawler(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.get_crawler(ctx.db, body["Name"])
+
+
+@operation("GetCrawlers")
+def _get_crawlers(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.get_crawlers(ctx.db, body.get("NextToken"), _limit("GetCrawlers", body))
+
+
+@operation("ListCrawlers")
+def _list_crawlers(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.list_crawlers(ctx.db, body.get("NextToken"), _limit("ListCrawlers", body), body.get("Tags"))
+
+
+@operation("BatchGetCrawlers")
+def _batch_get_crawlers(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.batch_get_crawlers(ctx.db, body["CrawlerNames"])
+
+
+@operation("StartCrawler", wakes=True)
+def _start_crawler(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.start_crawler(ctx.db, body["Name"])
+
+
+@operation("StopCrawler", wakes=True)
+def _stop_crawler(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.stop_crawler(ctx.db, body["Name"])
+
+
+@operation("ListCrawls")
+def _list_crawls(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.list_crawls(ctx.db, body["CrawlerName"], body.get("Filters") or (), body.get("NextToken"),
+                                _limit("ListCrawls", body))
+
+
+@operation("GetCrawlerMetrics")
+def _get_crawler_metrics(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.get_crawler_metrics(ctx.db, body.get("CrawlerNameList"), body.get("NextToken"),
+                                        _limit("GetCrawlerMetrics", body))

@@ -83,10 +83,10 @@ class App:
         has_store = bool(self.settings.endpoint or self.settings.db_url) or (self.settings.home / "adhere.db").exists()
         defs = definitions.validate([Path(p) for p in self.args.files], self.settings, self.db if has_store else None)
         summary = {"Jobs": len(defs.jobs), "Crawlers": len(defs.crawlers), "Triggers": len(defs.triggers),
-                   "Workflows": len(defs.workflows)}
+                   "Workflows": len(defs.workflows), "Databases": len(defs.databases)}
 
-        def render() -> None:
-            self.say("valid: " + ", ".join(f"{n} {k.lower()}" for k, n in summary.items()))
+        def render() -> None:  # catalog databases are counted when a file has some
+            self.say("valid: " + ", ".join(f"{n} {k.lower()}" for k, n in summary.items() if n or k != "Databases"))
             for line in definitions.note_lines(defs.notes):
                 self.say(line)
 
@@ -118,7 +118,7 @@ class App:
                 return
             if changed > SUMMARY_OVER:
                 counts = {kind: sum(1 for o in outcomes if o.kind == kind and o.change != "unchanged")
-                          for kind in ("workflow", "job", "crawler", "trigger")}
+                          for kind in ("database", "workflow", "job", "crawler", "trigger")}
                 self.say(f"created {len(grouped['created'])}, updated {len(grouped['updated'])}, "
                          f"deleted {len(grouped['deleted'])}, unchanged {len(grouped['unchanged'])} definitions (changed: "
                          + ", ".join(f"{n} {k}s" for k, n in counts.items() if n) + ")")

@@ -43,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
     p = cmd("apply", "apply", "create or update definitions (one transaction)")
     p.add_argument("files", nargs="+")
     p.add_argument("--prune", action="store_true", help="also delete the jobs, triggers, workflows and crawlers "
-                   "of the store that the files do not define (listed first)")
+                   "of the store that the files do not define (listed first; catalog databases are never pruned)")
     p.add_argument("-y", "--yes", action="store_true", help="with --prune: delete without asking")
     cmd("schema", "schema", "print the JSON Schema of definition files")
     cmd("db", "db_upgrade", "store maintenance").add_argument("action", choices=["upgrade"])
@@ -71,8 +71,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("node", metavar="NODE", nargs="?", help="a job of the workflow run (its latest attempt)")
     p.add_argument("--attempt", type=int, metavar="N", help="the node's N-th attempt in the run (1 is the first)")
     p.add_argument("-f", "--follow", action="store_true", help="print new lines until the job run ends")
-    p = cmd("delete", "delete", "delete a job, trigger or workflow (DeleteJob, DeleteTrigger, DeleteWorkflow)")
-    p.add_argument("kind", choices=["job", "trigger", "workflow"])
+    p = cmd("delete", "delete", "delete a job, trigger, workflow or crawler (DeleteJob, DeleteTrigger, DeleteWorkflow,"
+            " DeleteCrawler)")
+    p.add_argument("kind", choices=["job", "trigger", "workflow", "crawler"])
     p.add_argument("names", nargs="+", metavar="NAME")
     cmd("stop", "stop", "stop a workflow run (StopWorkflowRun)").add_argument("run_id", metavar=RUN, help=RUN_HELP)
     p = cmd("stop-job-run", "stop_job_run", "stop job runs (BatchStopJobRun)")
@@ -105,7 +106,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no live view")
     cmd("history", "repair:history", "a run's chain of original and resumed runs, and which run produced each"
         " node's final state").add_argument("run_id", metavar=RUN, help=RUN_HELP)
+    p = cmd("crawl", "crawling:crawl", "start a crawl and follow it; exit 0 only when it SUCCEEDED (StartCrawler)")
+    p.add_argument("crawler")
+    p.add_argument("--no-wait", action="store_true", help="print the crawl id and return")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p = cmd("crawls", "crawling:crawls", "list a crawler's crawls, newest first, with what each changed (ListCrawls)")
+    p.add_argument("crawler")
+    p.add_argument("--limit", type=int, default=20)
+    cmd("crawlers", "crawling:crawlers", "list crawlers with their state and last crawl (GetCrawlers)")
+    cmd("stop-crawler", "crawling:stop_crawler", "stop a crawler's crawl (StopCrawler)").add_argument("crawler")
     cmd("notifications", "notifications", "list sent events, newest first").add_argument("--limit", type=int, default=50)
+    catalog = sub.add_parser("catalog", help="read the Data Catalog: databases, tables, partitions, table versions",
+                             parents=[common], description="read the Data Catalog (Glue's Get* operations)")
+    what = catalog.add_subparsers(dest="catalog_command", required=True, metavar="WHAT")
+
+    def catalog_cmd(name: str, help_: str, *positional: str) -> argparse.ArgumentParser:
+        p = what.add_parser(name, help=help_, parents=[common], description=help_)
+        p.set_defaults(handler=_handler(f"catalog:{name}"))
+        for arg in positional:
+            p.add_argument(arg)
+        return p
+
+    catalog_cmd("databases", "list the databases (GetDatabases)")
+    catalog_cmd("tables", "list a database's tables (GetTables)", "database").add_argument(
+        "--expression", metavar="PATTERN", help="only tables whose names match, such as 'sales_*' or 'a|b'")
+    catalog_cmd("table", "show a table: its columns, partition keys and storage (GetTable)", "database", "table")
+    catalog_cmd("partitions", "list a table's partitions (GetPartitions)", "database", "table").add_argument(
+        "--expression", metavar="EXPR", help="Glue's partition filter, such as \"year > '2023' AND region = 'eu'\"")
+    catalog_cmd("versions", "list a table's versions, newest first (GetTableVersions)", "database", "table")
     p = cmd("serve", "serve", "run the orchestrator loop and Glue's API (boto3, the AWS CLI) until stopped")
     p.add_argument("--host", help=f"address to listen on (env {ENV}HOST; default 127.0.0.1)")
     p.add_argument("--port", type=int, help=f"port to listen on (env {ENV}PORT; default 8639)")

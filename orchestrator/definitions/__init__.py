@@ -1,4 +1,5 @@
-"""Definitions of jobs, crawlers, triggers and workflows (Glue's Create* shapes) and their loading.
+"""Definitions of jobs, crawlers, triggers, workflows and catalog databases (Glue's Create* shapes)
+and their loading.
 
     durations   parse_duration, to_minutes (pure)
     arguments   effective_arguments: Glue's argument merge (pure)
@@ -29,7 +30,7 @@ from orchestrator.definitions.arguments import effective_arguments
 from orchestrator.definitions.durations import parse_duration, to_minutes
 
 _MODELS = (
-    "Action", "Condition", "Crawler", "Definitions", "EventBatchingCondition", "ExecutionProperty", "Job",
+    "Action", "Condition", "Crawler", "Database", "Definitions", "EventBatchingCondition", "ExecutionProperty", "Job",
     "JobCommand", "NotificationProperty", "Predicate", "RetryPolicy", "Trigger", "Workflow",
 )  # fmt: skip
 __all__ = [*_MODELS, "effective_arguments", "parse_duration", "to_minutes"]

@@ -2,14 +2,16 @@
 
 A file is one of, or a mix of:
 
-- sections ``Jobs``, ``Crawlers``, ``Triggers``, ``Workflows`` (lists; ``get-jobs``,
+- sections ``Jobs``, ``Crawlers``, ``Triggers``, ``Workflows``, ``Databases`` (lists; ``get-jobs``,
   ``get-triggers``, ``get-crawlers`` and ``batch-get-*`` print these, with ``NextToken`` or the
-  names not found beside them, which are dropped with a note);
-- ``Job``, ``Trigger``, ``Crawler``, ``Workflow``: one definition as ``get-job``, ``get-trigger``,
-  ``get-crawler``, ``get-workflow`` print it. A workflow's ``Graph`` (``--include-graph``) gives
+  names not found beside them, which are dropped with a note; ``get-databases`` prints
+  ``DatabaseList``, read as ``Databases``);
+- ``Job``, ``Trigger``, ``Crawler``, ``Workflow``, ``Database``: one definition as ``get-job``,
+  ``get-trigger``, ``get-crawler``, ``get-workflow``, ``get-database`` print it. A workflow's ``Graph`` (``--include-graph``) gives
   its triggers; jobs and crawlers are not in it, so the triggers' jobs must be in the files or
   the store;
 - ``JobName`` with ``JobUpdate``: an UpdateJob request (``--cli-input-json``);
+- ``DatabaseInput`` (with ``Tags``): a CreateDatabase request (``--cli-input-json``);
 - one bare Create* request (``--cli-input-json``), told by its members: ``Command`` makes a job,
   ``Type`` or ``Actions`` a trigger, ``Targets`` a crawler, a ``Name`` with only workflow members
   a workflow.
@@ -28,13 +30,15 @@ from orchestrator.definitions import glue, models, structure
 from orchestrator.definitions.members import shape_of
 from orchestrator.definitions.problems import Notes, Problems, join, key_text
 
-SECTIONS = ("Jobs", "Crawlers", "Triggers", "Workflows")
-SINGULAR = {"Jobs": "job", "Crawlers": "crawler", "Triggers": "trigger", "Workflows": "workflow"}
-_SECTION_KEYS = {k.lower(): k for k in SECTIONS} | {k: k for k in SECTIONS}
-_ONE = {"Job": "Jobs", "Crawler": "Crawlers", "Trigger": "Triggers", "Workflow": "Workflows"}
+SECTIONS = ("Jobs", "Crawlers", "Triggers", "Workflows", "Databases")
+SINGULAR = {"Jobs": "job", "Crawlers": "crawler", "Triggers": "trigger", "Workflows": "workflow",
+            "Databases": "database"}
+_SECTION_KEYS = {k.lower(): k for k in SECTIONS} | {k: k for k in SECTIONS} | {"DatabaseList": "Databases"}
+_ONE = {"Job": "Jobs", "Crawler": "Crawlers", "Trigger": "Triggers", "Workflow": "Workflows",
+        "Database": "Databases"}
 _ONE_KEYS = {k.lower(): v for k, v in _ONE.items()} | _ONE
 _TEMPLATE = ("AWSTemplateFormatVersion", "Resources")
-_SHAPES = "Jobs, Crawlers, Triggers, Workflows"
+_SHAPES = "Jobs, Crawlers, Triggers, Workflows, Databases"
 _NOT_A_FILE = f"must be a mapping with {_SHAPES} (or a Glue get-* output, or one Create* request)"
 
 
@@ -53,7 +57,7 @@ def entries(data: Any, prefix: str, base_dir: Path, problems: Problems, notes: N
     if not isinstance(data, Mapping):
         problems.add(prefix.rstrip(": ") or structure.TOP, _NOT_A_FILE)
         return []
-    if any(k in _SECTION_KEYS or k in _ONE_KEYS or k == "JobUpdate" for k in data):
+    if any(k in _SECTION_KEYS or k in _ONE_KEYS or k in ("JobUpdate", "DatabaseInput") for k in data):
         return _sections(data, prefix, base_dir, problems, notes)
     if kind := _bare_kind(data):
         return _with_graph(Raw(kind, prefix, base_dir, data), problems, notes)
@@ -76,11 +80,12 @@ def _sections(
         if (kind := _SECTION_KEYS.get(key)) is not None:
             if items is None:
                 continue
+            section = "DatabaseList" if key == "DatabaseList" else kind  # places as the file has them
             if not isinstance(items, list):
-                problems.add(f"{prefix}{kind}", "must be a list")
+                problems.add(f"{prefix}{section}", "must be a list")
                 continue
             for i, item in enumerate(items):
-                raws += _with_graph(Raw(kind, f"{prefix}{kind}[{i}]", base_dir, item), problems, notes)
+                raws += _with_graph(Raw(kind, f"{prefix}{section}[{i}]", base_dir, item), problems, notes)
         elif (kind := _ONE_KEYS.get(key)) is not None:
             if not isinstance(items, Mapping):
                 problems.add(where, f"must be one {SINGULAR[kind]} (a mapping), as get-{SINGULAR[kind]} prints it")
@@ -90,6 +95,12 @@ def _sections(
             raws += _job_update(data, where, base_dir, problems)
         elif key == "JobName" and "JobUpdate" in data:
             continue
+        elif key == "DatabaseInput":
+            raws += _database_input(data, where, base_dir, problems)
+        elif key == "Tags" and "DatabaseInput" in data:
+            continue
+        elif key == "CatalogId" and "DatabaseInput" in data:
+            notes.add(where, "dropped; adhere keeps one catalog")
         elif isinstance(key, str) and key in glue.listing_keys():
             notes.add(where, "dropped; it belongs to Glue's listing, not to a definition")
         else:
@@ -107,6 +118,15 @@ def _job_update(data: Mapping[Any, Any], where: str, base_dir: Path, problems: P
         problems.add(join(where.removesuffix("JobUpdate"), ".JobName"), "is required with JobUpdate")
         return []
     return [Raw("Jobs", where, base_dir, {**update, "Name": name})]
+
+
+def _database_input(data: Mapping[Any, Any], where: str, base_dir: Path, problems: Problems) -> list[Raw]:
+    """CreateDatabase's ``{DatabaseInput, Tags}``: the database, with the request's tags."""
+    database, tags = data["DatabaseInput"], data.get("Tags")
+    if not isinstance(database, Mapping):
+        problems.add(where, "must be a mapping (Glue's DatabaseInput)")
+        return []
+    return [Raw("Databases", where, base_dir, {**database, "Tags": tags} if tags is not None else database)]
 
 
 def _bare_kind(data: Mapping[Any, Any]) -> str | None:

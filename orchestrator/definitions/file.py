@@ -1,4 +1,5 @@
-"""The shape of one definition file: Jobs/Crawlers entries with adhere's shorthand keys.
+"""The shape of one definition file: Jobs/Crawlers entries with adhere's shorthand keys, Triggers,
+Workflows and the catalog's Databases.
 
 ``Workflow``, ``DependsOn`` and ``WaitFor`` on a job or crawler entry are adhere extensions that
 the shorthand compiler turns into Glue triggers; ``json_schema()`` describes the file for editors.
@@ -20,6 +21,7 @@ from pydantic import (
 
 from orchestrator.definitions.models import (
     Crawler,
+    Database,
     GlueModel,
     GlueShape,
     Job,
@@ -90,6 +92,7 @@ class DefinitionFile(GlueModel):
     crawlers: list[CrawlerEntry] = Field(default_factory=list)
     triggers: list[Trigger] = Field(default_factory=list)
     workflows: list[Workflow] = Field(default_factory=list)
+    databases: list[Database] = Field(default_factory=list)
 
 
 def json_schema() -> dict[str, Any]:

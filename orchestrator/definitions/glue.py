@@ -27,11 +27,12 @@ SHAPES = {
     "trigger": ("CreateTriggerRequest", "Trigger"),
     "workflow": ("CreateWorkflowRequest", "Workflow"),
     "crawler": ("CreateCrawlerRequest", "Crawler"),
+    "database": ("DatabaseInput", "Database"),
 }
 # What get-jobs, batch-get-jobs, ... print beside their list: paging and missing names.
 LISTINGS = (
     "GetJobsResponse", "BatchGetJobsResponse", "GetTriggersResponse", "BatchGetTriggersResponse",
-    "GetCrawlersResponse", "BatchGetCrawlersResponse", "BatchGetWorkflowsResponse",
+    "GetCrawlersResponse", "BatchGetCrawlersResponse", "BatchGetWorkflowsResponse", "GetDatabasesResponse",
 )  # fmt: skip
 MAX_HINT_KEY = 40  # difflib's time grows with the length of the key
 
@@ -82,7 +83,7 @@ def output_only(kind: str) -> frozenset[str]:
 def listing_keys() -> frozenset[str]:
     """What Get*/BatchGet* print beside their list: NextToken, JobsNotFound, MissingWorkflows..."""
     found = {name for shape in LISTINGS for name in members(shape)}
-    return frozenset(found - {"Jobs", "Triggers", "Crawlers", "Workflows"})
+    return frozenset(found - {"Jobs", "Triggers", "Crawlers", "Workflows", "DatabaseList"})
 
 
 @functools.cache

@@ -45,6 +45,7 @@ _MODELS: dict[str, Any] = {
     "Crawlers": file.CrawlerEntry,
     "Triggers": models.Trigger,
     "Workflows": models.Workflow,
+    "Databases": models.Database,
 }
 _REQUESTS: dict[str, Any] = {
     "job": models.Job, "trigger": models.Trigger, "workflow": models.Workflow, "crawler": models.Crawler,
@@ -172,6 +173,8 @@ def _raw_name(raw: entries.Raw) -> str | None:
     if not isinstance(raw.data, Mapping):
         return None
     name = raw.data.get("Name", raw.data.get("name"))
+    if isinstance(name, str) and raw.kind == "Databases":
+        return name.lower()  # Glue folds database names: "Sales" and "sales" are one database
     return name if isinstance(name, str) else None
 
 
@@ -243,6 +246,7 @@ def _build(
     shorthands: list[tuple[str, Any, str]] = []
     explicit: list[tuple[models.Trigger, At]] = []
     workflows: list[models.Workflow] = []
+    databases: list[models.Database] = []
     broken: set[str | None] = set()  # workflows with a trigger we could not read
     for raw in raws:
         what = entries.SINGULAR[raw.kind]
@@ -261,6 +265,8 @@ def _build(
             shorthands.append(("crawler", model, raw.where))
         elif raw.kind == "Triggers":
             explicit.append((model, At(raw.where)))
+        elif raw.kind == "Databases":
+            databases.append(model)
         else:
             workflows.append(model)
 
@@ -270,5 +276,5 @@ def _build(
         checks.check_trigger(trigger, at, known, problems)
     checks.check_workflows(triggers, names["Workflows"], known, broken, problems)
     return models.Definitions(
-        jobs=jobs, crawlers=crawlers, triggers=[t for t, _ in triggers], workflows=workflows
+        jobs=jobs, crawlers=crawlers, triggers=[t for t, _ in triggers], workflows=workflows, databases=databases
     )

@@ -29,7 +29,8 @@ from orchestrator.definitions.text import quote
 
 _DROP = object()
 KEPT = "kept; adhere does not use it"
-_OPERATION = {"job": "GetJob", "trigger": "GetTrigger", "workflow": "GetWorkflow", "crawler": "GetCrawler"}
+_OPERATION = {"job": "GetJob", "trigger": "GetTrigger", "workflow": "GetWorkflow", "crawler": "GetCrawler",
+              "database": "GetDatabase"}
 _ACTIVE = ("ACTIVATED", "ACTIVATING")
 
 

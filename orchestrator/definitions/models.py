@@ -1,4 +1,5 @@
-"""Jobs, crawlers, triggers and workflows: Glue's Create* request shapes as frozen pydantic models.
+"""Jobs, crawlers, triggers, workflows and catalog databases: Glue's Create* request shapes as frozen
+pydantic models.
 
 Python attributes are snake_case; Glue's PascalCase names are the aliases, and files may use
 either. Durations are seconds inside adhere and Glue minutes on the wire (``to_glue``).
@@ -339,6 +340,30 @@ class Workflow(GlueShape):
         return out
 
 
+# --- the Data Catalog --------------------------------------------------------------------------
+
+
+class Database(GlueShape):
+    """A catalog database (Glue's DatabaseInput, CreateDatabase's ``Tags`` beside it). Its name
+    is folded to lowercase, as Glue stores it."""
+
+    glue_shape = "DatabaseInput"
+
+    name: Annotated[Name, AfterValidator(str.lower)]
+    description: str | None = None
+    location_uri: str | None = None
+    parameters: StrMap = Field(default_factory=dict)
+    tags: StrMap = Field(default_factory=dict)
+
+    def to_glue(self) -> dict[str, Any]:
+        """Glue's DatabaseInput (Tags are CreateDatabase's, not the database's)."""
+        out = self._glue()
+        out.pop("Tags", None)
+        if "parameters" not in self.model_fields_set:
+            out.pop("Parameters", None)
+        return out
+
+
 class Definitions(GlueModel):
     """Everything a set of definition files declares, with the DependsOn shorthand compiled.
 
@@ -353,6 +378,7 @@ class Definitions(GlueModel):
     crawlers: list[Crawler] = Field(default_factory=list)
     triggers: list[Trigger] = Field(default_factory=list)
     workflows: list[Workflow] = Field(default_factory=list)
+    databases: list[Database] = Field(default_factory=list)
     _notes: tuple[errors.Problem, ...] = PrivateAttr(default=())
     _resolved: tuple[tuple[str, str], ...] = PrivateAttr(default=())
 

@@ -35,7 +35,7 @@ def _aliases() -> dict[str, str]:
         file.DefinitionFile, file.JobEntry, file.CrawlerEntry, models.Trigger, models.Workflow,
         models.JobCommand, models.ExecutionProperty, models.NotificationProperty,
         models.RetryPolicy, models.Condition, models.Predicate, models.Action,
-        models.EventBatchingCondition,
+        models.EventBatchingCondition, models.Database,
     ]  # fmt: skip
     for model in shapes:
         for name, info in model.model_fields.items():

@@ -113,9 +113,10 @@ _KINDS = ("workflow", "job", "crawler", "trigger")  # the order they are written
 
 def apply(db: store.Store, defs: Definitions, *, prune: Collection[tuple[str, str]] = ()) -> list[Outcome]:
     """Create or update everything in ``defs`` in one transaction (validated already), through
-    the same ``resources.save_all`` as CreateJob, UpdateJob, ... ``prune``: (kind, name) of
-    stored definitions to delete, as ``pruned`` listed them (those ``defs`` does not define; one
-    that something defined meanwhile, or that appeared since, is not touched)."""
+    the same ``resources.save_all`` as CreateJob, UpdateJob, ... (catalog databases through
+    ``databases.save_all``). ``prune``: (kind, name) of stored definitions to delete, as
+    ``pruned`` listed them (those ``defs`` does not define; one that something defined
+    meanwhile, or that appeared since, is not touched)."""
     if isinstance(db, remote.Endpoint):  # the serve validates them again (``received``)
         return apply_sent(db, None, sent(defs), prune=list(prune))
     from orchestrator.service import resources
@@ -126,6 +127,11 @@ def apply(db: store.Store, defs: Definitions, *, prune: Collection[tuple[str, st
         _recheck_resolved(tx, defs)
         stored = store.definitions.find(tx, "trigger")
         before = _memberships(t.glue for t in stored)
+        if defs.databases:
+            from orchestrator.service import databases
+
+            changed = databases.save_all(tx, defs.databases)
+            outcomes += [Outcome("database", m.name, changed[m.name]) for m in defs.databases]
         for kind in _KINDS:
             current = store.definitions.get_many(tx, kind, (m.name for m in models[kind]), lock=True)
             changes = resources.save_all(tx, kind, models[kind], current, create=None)
@@ -141,7 +147,9 @@ def apply(db: store.Store, defs: Definitions, *, prune: Collection[tuple[str, st
 
 def pruned(db: store.Store, defs: Definitions) -> list[tuple[str, str]]:
     """What ``apply(prune=True)`` would delete: (kind, name) of every stored definition that
-    ``defs`` does not define, triggers first."""
+    ``defs`` does not define, triggers first. Catalog databases are never pruned: a database
+    holds tables and partitions that crawlers and jobs wrote, which no file describes, and
+    deleting it loses them for good (a pruned job comes back whole with the next apply)."""
     if isinstance(db, remote.Endpoint):
         return pruned_sent(db, None, sent(defs))
     with db.read() as tx:

@@ -41,7 +41,8 @@ JSON_TYPE = "application/x-amz-json-1.1"
 STREAM_TYPE = "application/x-ndjson"
 TIMEOUT = 300.0  # seconds a socket operation may wait (a large apply takes a while)
 # The service modules whose marked functions a client may call (``module.function`` on the wire).
-MODULES = ("definitions", "job_runs", "jobs", "lookup", "notifications", "triggers", "workflow_runs", "workflows")
+MODULES = ("crawlers", "databases", "definitions", "job_runs", "jobs", "lookup", "notifications", "partitions", "tables",
+           "triggers", "workflow_runs", "workflows")
 # Value classes a call may carry, by their name on the wire (``module:class``, imported to decode).
 VALUES = {
     "Outcome": "orchestrator.service.definitions:Outcome",

@@ -1,4 +1,5 @@
-"""Rows to Glue's response shapes (JobRun, WorkflowRun, Job, Trigger, Workflow, ...).
+"""Rows to Glue's response shapes (JobRun, WorkflowRun, Job, Trigger, Workflow, Database, Table,
+Partition, ...).
 
 Datetimes stay datetimes here; the CLI and the HTTP API format them for their wire. Nothing
 adhere keeps for itself (a trigger's compiled actions, say) leaves through these.
@@ -11,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator import graph
+from orchestrator.store.catalog import Database, Partition, Table, TableVersion
 from orchestrator.store.crawls import Crawl
 from orchestrator.store.definitions import Definition
 from orchestrator.store.job_runs import TERMINAL, JobRun
@@ -118,3 +120,36 @@ def workflow_run(run: WorkflowRun, job_runs: Sequence[JobRun], crawls: Sequence[
     if include_graph:
         out["Graph"] = workflow_graph(run.triggers, job_runs, crawls)
     return _present(out)
+
+
+# --- the Data Catalog ----------------------------------------------------------------------------
+
+
+def database(row: Database, catalog_id: str) -> dict[str, Any]:
+    """Glue's Database: its DatabaseInput with the times and catalog Glue adds."""
+    return {**row.definition, "Name": row.name, "CreateTime": row.create_time, "CatalogId": catalog_id}
+
+
+def table(row: Table | TableVersion, catalog_id: str) -> dict[str, Any]:
+    """Glue's Table (the current state, or an archived version): its TableInput with the
+    database, times, version and catalog Glue adds. Lake Formation does not govern tables here."""
+    name = row.name if isinstance(row, Table) else row.table_name
+    return {**row.definition, "Name": name, "DatabaseName": row.database_name, "CreateTime": row.create_time,
+            "UpdateTime": row.update_time, "VersionId": str(row.version_id), "CatalogId": catalog_id,
+            "IsRegisteredWithLakeFormation": False}
+
+
+def table_version(row: Table | TableVersion, catalog_id: str) -> dict[str, Any]:
+    """Glue's TableVersion."""
+    return {"Table": table(row, catalog_id), "VersionId": str(row.version_id)}
+
+
+def partition(row: Partition, catalog_id: str, *, exclude_column_schema: bool = False) -> dict[str, Any]:
+    """Glue's Partition; ``exclude_column_schema`` leaves out its StorageDescriptor's Columns
+    (GetPartitions' ExcludeColumnSchema)."""
+    out = {**row.definition, "Values": row.values, "DatabaseName": row.database_name,
+           "TableName": row.table_name, "CreationTime": row.create_time, "CatalogId": catalog_id}
+    descriptor = out.get("StorageDescriptor")
+    if exclude_column_schema and isinstance(descriptor, Mapping) and "Columns" in descriptor:
+        out["StorageDescriptor"] = {k: v for k, v in descriptor.items() if k != "Columns"}
+    return out

@@ -117,7 +117,7 @@ def _fire_standalone(tx: store.Tx, row: store.definitions.Definition) -> None:
     requests = []
     for action in row.spec.get("actions") or []:
         if action.get("crawler_name") and not action.get("job_name"):
-            crawl.record_failed(tx, action["crawler_name"], None, row.name)
+            crawl.start(tx, action["crawler_name"], trigger_name=row.name)
             continue
         requests.append(job_run.Request(
             action["job_name"], arguments=action.get("arguments") or {}, trigger_name=row.name,

@@ -108,6 +108,9 @@ def stop_workflow_run(db: store.Store, name: str | None, run_id: str) -> None:
             )
         for active in store.job_runs.of_workflow_run(tx, run_id, active=True):
             job_run.request_stop(tx, active)
+        for c in store.crawls.of_workflow_run(tx, run_id):
+            if c.state == "RUNNING":
+                crawl.cancel(tx, c)
         store.outbox.insert(tx, store.outbox.WORKFLOW_RUN_STOPPING, workflow_run_id=run_id)
 
 
@@ -236,7 +239,7 @@ def _start_chosen(tx: store.Tx, new: WorkflowRun, original: WorkflowRun, plan: r
     requests = []
     for kind, node in plan.start:
         if kind == "crawler":
-            crawl.record_failed(tx, node, new.id, None)
+            crawl.start(tx, node, workflow_run_id=new.id)
             continue
         run_ids = done[(kind, node)].run_ids
         before = earlier.get(run_ids[-1]) if run_ids else None

@@ -8,6 +8,7 @@ One module per entity, each a set of verbs over typed rows that take the caller'
 from __future__ import annotations
 
 from orchestrator.store import (
+    catalog,
     crawls,
     definitions,
     firings,
@@ -25,6 +26,7 @@ __all__ = [
     "HEAD_REVISION",
     "Store",
     "Tx",
+    "catalog",
     "crawls",
     "definitions",
     "firings",

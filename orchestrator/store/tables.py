@@ -149,7 +149,9 @@ workflow_run_nodes = sa.Table(
     _column("recorded_on", UTCDateTime()),
 )  # fmt: skip
 
-# One run of a crawler (Glue's Crawl). Until crawlers run, a crawl is recorded FAILED.
+# One run of a crawler (Glue's Crawl), run by the orchestrator ``owner`` in ``process``; at
+# most one RUNNING or CANCELLING per crawler (a partial unique index).
+_CRAWL_ACTIVE = sa.text("state IN ('RUNNING', 'CANCELLING')")
 crawls = sa.Table(
     "crawls", metadata,
     sa.Column("id", _ID, primary_key=True),
@@ -160,7 +162,13 @@ crawls = sa.Table(
     _column("error_message", sa.Text, null=True),
     _column("started_on", UTCDateTime()),
     _column("completed_on", UTCDateTime(), null=True),
+    _column("owner", sa.String(64), null=True),
+    _column("process", sa.Text, null=True),
+    _column("summary", JSON(), null=True),
     sa.Index("ix_crawls_workflow_run_crawler", "workflow_run_id", "crawler_name", "state"),
+    sa.Index("ix_crawls_one_active", "crawler_name", unique=True, sqlite_where=_CRAWL_ACTIVE,
+             postgresql_where=_CRAWL_ACTIVE),
+    sa.Index("ix_crawls_state_owner", "state", "owner"),
 )  # fmt: skip
 
 trigger_firings = sa.Table(
@@ -220,4 +228,55 @@ tags = sa.Table(
     sa.Column("key", sa.String(128), primary_key=True),
     _column("value", sa.String(256)),
     sa.Index("ix_tags_kind_key_value", "kind", "key", "value"),  # the Tags filter of ListJobs
+)  # fmt: skip
+
+# The Data Catalog (Glue's databases, tables, table versions and partitions), each kept whole as
+# Glue's input shape (DatabaseInput, TableInput, PartitionInput) beside the columns queries need.
+# Names are stored folded to lowercase, as Glue folds them. No foreign keys (SQLite enforces
+# none unless asked on every connection): deleting a database or a table deletes what it holds
+# in the same transaction (``store.catalog``).
+catalog_databases = sa.Table(
+    "catalog_databases", metadata,
+    sa.Column("name", _NAME, primary_key=True),
+    _column("definition", JSON()),  # DatabaseInput
+    _column("create_time", UTCDateTime()),
+)  # fmt: skip
+
+catalog_tables = sa.Table(
+    "catalog_tables", metadata,
+    sa.Column("database_name", _NAME, primary_key=True),
+    sa.Column("name", _NAME, primary_key=True),
+    _column("definition", JSON()),  # TableInput: StorageDescriptor, PartitionKeys, Parameters, ...
+    _column("version_id", sa.Integer),  # 0 when created, one more on every UpdateTable
+    _column("create_time", UTCDateTime()),
+    _column("update_time", UTCDateTime()),
+)  # fmt: skip
+
+# Earlier states of a table, archived by UpdateTable (unless SkipArchive); the current state is
+# the catalog_tables row.
+catalog_table_versions = sa.Table(
+    "catalog_table_versions", metadata,
+    sa.Column("database_name", _NAME, primary_key=True),
+    sa.Column("table_name", _NAME, primary_key=True),
+    sa.Column("version_id", sa.Integer, primary_key=True),
+    _column("definition", JSON()),  # the TableInput of that version
+    _column("create_time", UTCDateTime()),
+    _column("update_time", UTCDateTime()),
+)  # fmt: skip
+
+# ``values`` is the JSON array partition expressions index into; ``values_key`` (a digest of it)
+# makes a partition unique in its table and finds it in one lookup. ``id`` orders a table's
+# partitions (keyset pages) and splits them into GetPartitions' Segments.
+catalog_partitions = sa.Table(
+    "catalog_partitions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _column("database_name", _NAME),
+    _column("table_name", _NAME),
+    _column("values", JSON()),
+    _column("values_key", sa.String(64)),
+    _column("definition", JSON()),  # PartitionInput
+    _column("create_time", UTCDateTime()),
+    _column("update_time", UTCDateTime()),
+    sa.UniqueConstraint("database_name", "table_name", "values_key", name="uq_catalog_partitions_values"),
+    sa.Index("ix_catalog_partitions_table_id", "database_name", "table_name", "id"),
 )  # fmt: skip

@@ -240,7 +240,7 @@ def test_a_connection_the_server_dropped_is_replaced(pg_url: str, idle_ping: flo
             assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
         killer.dispose()
         if idle_ping:
-            with pytest.raises(Exception, match="terminat|closed|connection"), db.read() as tx:
+            with pytest.raises(Exception, match=r"terminat|closed|connection"), db.read() as tx:
                 tx.execute(sa.text("SELECT 1"))
         with db.read() as tx:  # the pool has replaced it either way by now
             assert tx.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid

@@ -25,15 +25,18 @@ from orchestrator import errors, store
 from orchestrator.store import tables
 
 ALEMBIC_INI = Path(store.__file__).resolve().parents[2] / "migrations" / "alembic.ini"
-REVISIONS = ["0001", "0002", "0003", "0004", "0005"]  # oldest first
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]  # oldest first
 METADATA = tables.metadata
+CATALOG = ("catalog_databases", "catalog_tables", "catalog_table_versions", "catalog_partitions")
 # What each revision adds, so that one step down is checked for exactly what it removes.
 ADDED_BY = {
-    "0001": {"tables": set(METADATA.tables) - {"crawls", "workflow_run_nodes", "tags"}, "indexes": set()},
+    "0001": {"tables": set(METADATA.tables) - {"crawls", "workflow_run_nodes", "tags", *CATALOG}, "indexes": set()},
     "0002": {"tables": set(), "indexes": {("job_runs", "ix_job_runs_workflow_run_job")}},
     "0003": {"tables": {"crawls"}, "indexes": set()},
     "0004": {"tables": {"workflow_run_nodes"}, "indexes": {("workflow_runs", "ix_workflow_runs_previous_run_id")}},
     "0005": {"tables": {"tags"}, "indexes": {("tags", "ix_tags_kind_key_value")}},
+    "0006": {"tables": set(CATALOG), "indexes": {("catalog_partitions", "ix_catalog_partitions_table_id")}},
+    "0007": {"tables": set(), "indexes": {("crawls", "ix_crawls_one_active"), ("crawls", "ix_crawls_state_owner")}},
 }
 
 
@@ -228,8 +231,12 @@ def test_a_store_at_head_accepts_rows_in_every_table(db: store.Store) -> None:
                                                 {"--a": "2"}, None, stamp)
         store.workflow_run_nodes.insert(tx, [node])
         store.tags.put(tx, "job", "job-1", {"team": "data", "note": ""})
+        assert store.catalog.create_database(tx, "db-1", {"Name": "db-1", "Parameters": {"k": "v"}}, stamp)
+        table = store.catalog.create_table(tx, "db-1", "t-1", {"Name": "t-1", "PartitionKeys": [{"Name": "k"}]}, stamp)
+        assert table is not None and store.catalog.update_table(tx, table, {"Name": "t-1"}, stamp, archive=True)
+        assert store.catalog.create_partitions(tx, "db-1", "t-1", [(["v"], {"Values": ["v"]})], stamp)
         written |= {"workflow_runs", "job_runs", "crawls", "trigger_firings", "events", "notifications",
-                    "orchestrators", "workflow_run_nodes", "tags"}
+                    "orchestrators", "workflow_run_nodes", "tags", *CATALOG}
     assert written == set(METADATA.tables)  # a new table needs a line here
     with db.transaction() as tx:
         job = store.definitions.get(tx, "job", "job-1")
@@ -255,6 +262,15 @@ def test_a_store_at_head_accepts_rows_in_every_table(db: store.Store) -> None:
         assert (orch.id, orch.serving, orch.pid) == ("o1", True, 1)
         assert store.workflow_run_nodes.of_run(tx, run.id) == [node]
         assert store.tags.get(tx, "job", "job-1") == {"note": "", "team": "data"}
+        database = store.catalog.get_database(tx, "db-1")
+        assert database is not None and database.definition["Parameters"] == {"k": "v"} and database.create_time == stamp
+        current = store.catalog.get_table(tx, "db-1", "t-1")
+        assert current is not None and (current.version_id, current.definition) == (1, {"Name": "t-1"})
+        [archived] = store.catalog.find_versions(tx, "db-1", "t-1")
+        assert archived.version_id == 0 and archived.definition["PartitionKeys"] == [{"Name": "k"}]
+        [partition] = store.catalog.find_partitions(tx, current)
+        assert partition.values == ["v"] and partition.create_time == stamp
+        assert store.catalog.get_partition(tx, "db-1", "t-1", ["v"]) == partition
 
 
 def test_rows_are_typed_as_their_tables() -> None:
@@ -266,6 +282,10 @@ def test_rows_are_typed_as_their_tables() -> None:
         (store.notifications.Notification, tables.notifications),
         (store.orchestrators.Orchestrator, tables.orchestrators),
         (store.workflow_run_nodes.RunNode, tables.workflow_run_nodes),
+        (store.catalog.Database, tables.catalog_databases),
+        (store.catalog.Table, tables.catalog_tables),
+        (store.catalog.TableVersion, tables.catalog_table_versions),
+        (store.catalog.Partition, tables.catalog_partitions),
     ]
     for row_type, table in pairs:
         assert [f.name for f in dataclasses.fields(row_type)] == [c.name for c in table.columns], row_type

@@ -268,7 +268,7 @@ def test_a_long_cycle_is_spelled_short() -> None:
         ("t.yaml", "Jobs: [{Description: !!timestamp 2024-13-45}]", "line 1, column 22: not valid YAML: cannot read '2024-13-45' as !!timestamp: month must be in 1..12"),
         ("i.json", '{"Jobs": [{"MaxRetries": ' + "9" * 5000 + "}]}", "line 1, column 26: not valid JSON: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits"),
         ("n.yaml", "Jobs: [{Name: \"a\x00\"}]", "line 1, column 17: not valid YAML: control characters are not allowed"),
-        ("s.yaml", "5", "(top level): must be a mapping with Jobs, Crawlers, Triggers, Workflows (or a Glue get-* output, or one Create* request)"),
+        ("s.yaml", "5", "(top level): must be a mapping with Jobs, Crawlers, Triggers, Workflows, Databases (or a Glue get-* output, or one Create* request)"),
     ],
 )  # fmt: skip
 def test_values_the_parsers_refuse(tmp_path: Path, name: str, text: str, expected: str) -> None:
