@@ -256,13 +256,17 @@ class App:
         if args.node is None and args.attempt is not None:
             raise errors.InvalidInputException("--attempt goes with a node: adhere logs RUN NODE --attempt N")
         if args.node is None:
-            job_run_id = self._job_run_id(args.run_id)
+            job_run_id = args.run_id if args.run_id.startswith("cr_") else self._job_run_id(args.run_id)
         elif args.follow:  # the node may not have started yet: wait for it
             run_id = lookup.resolve_workflow_run(self.db, args.run_id)
             job_run_id = follow.node_job_run(self, run_id, args.node, args.attempt)
         else:
             job_run_id = lookup.node_job_run(self.db, args.run_id, args.node, args.attempt)
-        if args.follow:
+        if job_run_id.startswith("cr_"):  # a crawler node's crawl (or a crawl id): its log as it is now
+            from orchestrator.service import crawlers
+
+            _write_lines(crawlers.get_crawl_logs(self.db, self.settings, job_run_id))
+        elif args.follow:
             follow.job_run_logs(self, job_run_id)
         else:
             _write_lines(job_runs.get_job_run_logs(self.db, self.settings, job_run_id))

@@ -66,9 +66,11 @@ def parser() -> argparse.ArgumentParser:
     p = cmd("show", "show", "show a workflow run's graph or a job run (GetWorkflowRun)")
     p.add_argument("run_id", metavar=RUN, help=f"{RUN_HELP}; or a job run id (or prefix)")
     cmd("job-runs", "job_runs", "list a job's runs, newest first (GetJobRuns)").add_argument("job")
-    p = cmd("logs", "logs", "print a job run's logs: `logs JOB_RUN_ID`, or a node's in a workflow run: `logs RUN NODE`")
-    p.add_argument("run_id", metavar="RUN", help="a job run id, or a workflow run (with NODE); prefixes work")
-    p.add_argument("node", metavar="NODE", nargs="?", help="a job of the workflow run (its latest attempt)")
+    p = cmd("logs", "logs", "print a job run's or a crawl's logs: `logs JOB_RUN_ID`, `logs CRAWL_ID`, or a node's"
+            " in a workflow run: `logs RUN NODE`")
+    p.add_argument("run_id", metavar="RUN", help="a job run id, a crawl id (cr_...), or a workflow run (with NODE);"
+                   " job run prefixes work")
+    p.add_argument("node", metavar="NODE", nargs="?", help="a job or crawler of the workflow run (its latest attempt)")
     p.add_argument("--attempt", type=int, metavar="N", help="the node's N-th attempt in the run (1 is the first)")
     p.add_argument("-f", "--follow", action="store_true", help="print new lines until the job run ends")
     p = cmd("delete", "delete", "delete a job, trigger, workflow or crawler (DeleteJob, DeleteTrigger, DeleteWorkflow,"

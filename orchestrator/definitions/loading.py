@@ -132,6 +132,10 @@ def load_request(
         _check_engine(model, "", engines, problems, notes)
         if base_dir is not None:
             model = model.model_copy(update={"command": _command(model, base_dir)})
+    elif model is not None and kind == "crawler":
+        _note_targets(model, "", notes)
+        if base_dir is not None:
+            model = model.model_copy(update={"targets": _targets(model, base_dir)})
     elif model is not None and kind == "trigger":
         checks.check_trigger(model, At(""), known, problems)
     if problems:
@@ -219,6 +223,29 @@ def _command(job: Any, base_dir: Path) -> Any:
     )
 
 
+def _targets(crawler: Any, base_dir: Path) -> dict[str, Any]:
+    """A crawler's targets with local relative S3Targets paths made absolute, relative to its
+    definition file's folder (as a job's ScriptLocation is)."""
+    targets = dict(crawler.targets)
+    if targets.get("S3Targets"):
+        targets["S3Targets"] = [{**t, "Path": _resolve(t["Path"], base_dir)} for t in targets["S3Targets"]]
+    return targets
+
+
+def _note_targets(crawler: Any, where: str, notes: Notes) -> None:
+    """What of a crawler acts otherwise than it reads: targets not crawled here, and the
+    SchemaChangePolicy an incremental crawl overrides (Glue's rule: it only adds)."""
+    others = sorted(k for k, v in crawler.targets.items() if v and k != "S3Targets")
+    if others:
+        notes.add(join(where, ".Targets"), f"{listing(others, 8)} are kept but not crawled here: "
+                                           "adhere crawls S3Targets (local folders, file:// and s3://)")
+    policy = crawler.schema_change_policy or {}
+    if (crawler.recrawl_policy or {}).get("RecrawlBehavior") == "CRAWL_NEW_FOLDERS_ONLY" and any(
+            policy.get(k, "LOG") != "LOG" for k in ("UpdateBehavior", "DeleteBehavior")):
+        notes.add(join(where, ".SchemaChangePolicy"), "acts as LOG for both behaviors with CRAWL_NEW_FOLDERS_ONLY "
+                                                      "(an incremental crawl only adds tables and partitions)")
+
+
 def _build(
     raws: list[entries.Raw], problems: Problems, notes: Notes,
     engines: Collection[str] | None, stored: Stored | None,
@@ -261,7 +288,8 @@ def _build(
             jobs.append(_plain(model, models.Job, command=_command(model, raw.base_dir)))
             shorthands.append(("job", model, raw.where))
         elif raw.kind == "Crawlers":
-            crawlers.append(_plain(model, models.Crawler))
+            _note_targets(model, raw.where, notes)
+            crawlers.append(_plain(model, models.Crawler, targets=_targets(model, raw.base_dir)))
             shorthands.append(("crawler", model, raw.where))
         elif raw.kind == "Triggers":
             explicit.append((model, At(raw.where)))

@@ -19,12 +19,13 @@ from pydantic import (
     PlainSerializer,
     PrivateAttr,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_pascal
 
 from orchestrator import errors
-from orchestrator.definitions import text
+from orchestrator.definitions import crawler_rules, text
 from orchestrator.definitions.durations import (
     MAX_TIMEOUT_SECONDS,
     duration_text,
@@ -217,10 +218,10 @@ def _notify_minutes(out: dict[str, Any], prop: NotificationProperty | None) -> N
 
 
 class Crawler(GlueShape):
-    """A crawler definition (Glue CreateCrawler); what it does comes later."""
+    """A crawler definition (Glue CreateCrawler). Its S3 targets are crawled (local folders,
+    ``file://`` and ``s3://``); the other kinds of target are kept and noted, not crawled."""
 
     glue_shape = "CreateCrawlerRequest"
-
 
     name: Name
     role: str | None = None
@@ -233,6 +234,9 @@ class Crawler(GlueShape):
     recrawl_policy: dict[str, Any] | None = None
     configuration: str | None = None
     tags: StrMap = Field(default_factory=dict)
+
+    _targets = field_validator("targets")(lambda targets: crawler_rules.check_targets(targets))
+    _configuration = field_validator("configuration")(lambda text: crawler_rules.check_configuration(text))
 
     def to_glue(self) -> dict[str, Any]:
         out = self._glue()

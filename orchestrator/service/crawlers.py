@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from orchestrator import crawl, errors, store
@@ -156,6 +156,20 @@ def get_crawler_metrics(db: store.Store, crawler_names: Sequence[str] | None = N
             entry["TimeLeftSeconds"] = max(0.0, median - elapsed)
         metrics.append(entry)
     return {"CrawlerMetricsList": metrics, **({"NextToken": token} if token else {})}
+
+
+@remote.callable
+def get_crawl_logs(db: store.Store, settings: Settings, crawl_id: str) -> Iterator[str]:
+    """A crawl's log lines (stdout, then stderr: what it read, skipped and wrote); an adhere
+    extension, as job run logs are."""
+    with db.read() as tx:
+        found = store.crawls.get(tx, crawl_id)
+    if found is None:
+        raise errors.EntityNotFoundException(f"Crawl {crawl_id} not found")
+    from engines.process import read_logs
+
+    folder = settings.logs_dir / crawl_id
+    return read_logs(folder) if folder.is_dir() else iter(())
 
 
 # --- shapes ------------------------------------------------------------------------------------------

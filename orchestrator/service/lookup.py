@@ -71,9 +71,9 @@ def resolve_run(db: store.Store, text: str) -> tuple[str, str]:
 
 @remote.callable
 def node_job_run(db: store.Store, run_text: str, node: str, attempt: int | None = None) -> str:
-    """The job run behind a node of a workflow run (``adhere logs RUN NODE``): its latest attempt,
-    or the ``attempt``-th (1 is the first). For a resumed run's carried node it is the earlier
-    run's job run that produced the node's state."""
+    """The job run behind a node of a workflow run (``adhere logs RUN NODE``), or the crawl behind
+    a crawler node: its latest attempt, or the ``attempt``-th (1 is the first). For a resumed
+    run's carried node it is the earlier run's that produced the node's state."""
     from orchestrator.service.workflow_runs import finals
 
     with db.read() as tx:
@@ -81,8 +81,6 @@ def node_job_run(db: store.Store, run_text: str, node: str, attempt: int | None 
         run = store.workflow_runs.get(tx, run_id)
         assert run is not None
         ((kind, name),) = resume.resolve(run.triggers, [node])
-        if kind != "job":
-            raise errors.InvalidInputException(f"{name} is a crawler: crawls keep no logs, only an ErrorMessage")
         final = finals(tx, run).get((kind, name))
     if final is not None and final.skipped:
         raise errors.EntityNotFoundException(

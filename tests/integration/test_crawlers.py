@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from driving import apply, drive_workflow, job, orchestrating, wait_for
+from driving import apply, drive_workflow, job, orchestrating, settled, wait_for
 
 from orchestrator import errors, store
 from orchestrator.service import crawlers, notifications, workflow_runs
@@ -151,9 +151,11 @@ def test_a_crawl_runs_writes_its_table_and_announces_itself(db: store.Store, set
     assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["id", "name"]
     got = crawlers.get_crawler(db, "c")["Crawler"]
     assert got["State"] == "READY" and got["LastCrawl"]["Status"] == "SUCCEEDED"
-    states = [n["Detail"]["state"] for n in notifications.list_notifications(db)
-              if n["DetailType"] == CRAWLER_EVENT]
-    assert sorted(states) == ["Started", "Succeeded"]
+    wait_for(lambda: settled(db), 10)
+    events = [n for n in notifications.get_notifications(db) if n["detail_type"] == CRAWLER_EVENT]
+    assert sorted(n["state"] for n in events) == ["Started", "Succeeded"]
+    done = next(n["event"]["detail"] for n in events if n["state"] == "Succeeded")
+    assert done["crawlerName"] == "c" and done["tablesCreated"] == "1" and done["partitionsCreated"] == "1"
     metrics = crawlers.get_crawler_metrics(db, ["c"])["CrawlerMetricsList"][0]
     assert metrics["TablesCreated"] == 1 and metrics["LastRuntimeSeconds"] > 0
 

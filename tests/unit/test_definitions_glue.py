@@ -323,6 +323,8 @@ def test_cloudformation_crawler_properties_load() -> None:
         "Crawlers[0].LakeFormationConfiguration: kept; adhere does not use it",
         "Crawlers[0].Classifiers: kept; adhere does not use it",
         "Crawlers[0].CrawlerSecurityConfiguration: kept; adhere does not use it",
+        "Crawlers[0].SchemaChangePolicy: acts as LOG for both behaviors with CRAWL_NEW_FOLDERS_ONLY (an incremental"
+        " crawl only adds tables and partitions)",
     ]
 
 

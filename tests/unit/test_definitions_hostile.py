@@ -279,7 +279,7 @@ def test_values_the_parsers_refuse(tmp_path: Path, name: str, text: str, expecte
 def test_values_json_cannot_hold_are_refused_where_they_are(tmp_path: Path) -> None:
     text = (
         "Jobs: [{Name: a, Command: {ScriptLocation: a.py}, MaxCapacity: .inf}]\n"
-        "Crawlers: [{Name: c, Targets: {b: !!binary aGVsbG8=, s: !!set {a}, n: .nan,"
+        "Crawlers: [{Name: c, Targets: {S3Targets: [{Path: /d}], b: !!binary aGVsbG8=, s: !!set {a}, n: .nan,"
         " h: 0x" + "f" * 4000 + "}}]\n"
     )
     assert [(p.where, p.message.split(";")[0]) for p in problems_of_file(tmp_path, "v.yaml", text)] == [
@@ -302,7 +302,7 @@ def test_what_loads_can_be_stored() -> None:
     """The store keeps strict JSON in UTF-8 (PostgreSQL's JSONB: no NaN, no NUL)."""
     data = {
         "Jobs": [job("a", Timeout="0.0000001s", MaxCapacity=1e300, Description="é 😀\t")],
-        "Crawlers": [{"Name": "c", "Targets": {"big": 2**200, "list": [1.5, None, True]}}],
+        "Crawlers": [{"Name": "c", "Targets": {"S3Targets": [{"Path": "/d"}], "big": 2**200, "list": [1.5, None, True]}}],
     }
     defs = loading.load_mapping(data, Path("/d"))
     text = json.dumps(defs.model_dump(mode="json"), allow_nan=False, ensure_ascii=False)
