@@ -49,7 +49,7 @@ def _run(tx: store.Tx, job_name: str | None, run_id: str) -> store.job_runs.JobR
 @remote.callable
 def get_job_run(db: store.Store, job_name: str | None, run_id: str, predecessors_included: bool = True) -> dict[str, Any]:
     """Glue's JobRun; ``PredecessorRuns`` only when asked for (GetJobRun's PredecessorsIncluded)."""
-    with db.read() as tx:
+    with db.read(one_statement=True) as tx:
         return shapes.job_run(_run(tx, job_name, run_id), predecessors=predecessors_included)
 
 

@@ -36,7 +36,7 @@ def delete_job(db: store.Store, job_name: str) -> dict[str, Any]:
 
 
 def get_job(db: store.Store, job_name: str) -> dict[str, Any]:
-    with db.read() as tx:
+    with db.read(one_statement=True) as tx:
         return {"Job": shapes.definition(resources.stored(tx, "job", job_name))}
 
 

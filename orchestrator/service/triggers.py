@@ -48,7 +48,7 @@ def delete_trigger(db: store.Store, name: str) -> dict[str, Any]:
 
 
 def get_trigger(db: store.Store, name: str) -> dict[str, Any]:
-    with db.read() as tx:
+    with db.read(one_statement=True) as tx:
         return {"Trigger": shapes.trigger(resources.stored(tx, "trigger", name))}
 
 

@@ -759,3 +759,20 @@ def test_orchestrator_registry(db: store.Store) -> None:
     assert after.started_on == before["o1"].started_on
     with pytest.raises(sa.exc.IntegrityError), db.transaction() as tx:
         store.orchestrators.register(tx, "o1", "host", 789, serving=False)
+
+
+def test_one_statement_reads_leave_transactions_as_they_were(db: store.Store) -> None:
+    """A read outside a transaction (the API's point reads) hands its connection back to the pool
+    in the mode every other use expects: a write after it is still one atomic transaction."""
+    import sqlalchemy as sa
+
+    from orchestrator.store import tables
+
+    for _ in range(3):  # the pool gives the same connection back
+        with db.read(one_statement=True) as tx:
+            assert tx.execute(sa.select(sa.literal(1))).scalar_one() == 1
+    with pytest.raises(RuntimeError), db.transaction() as tx:
+        tx.execute(sa.insert(tables.tags).values(kind="job", name="j", key="k", value="v"))
+        raise RuntimeError("rolled back")
+    with db.read() as tx:
+        assert tx.execute(sa.select(sa.func.count()).select_from(tables.tags)).scalar_one() == 0
