@@ -73,7 +73,8 @@ def _run(db: store.Store, crawl_id: str) -> int:
 
     def commit(tx: store.Tx, summary: crawler.Summary) -> None:
         # Only a crawl still RUNNING succeeds (one UPDATE: a stop or recovery in between wins).
-        if crawl.end(tx, crawl_id, "SUCCEEDED", None, dataclasses.asdict(summary), expect=["RUNNING"]) is None:
+        kept = {**dataclasses.asdict(summary), "glue": summary.to_glue()}  # the counts, and ListCrawls' Summary
+        if crawl.end(tx, crawl_id, "SUCCEEDED", None, kept, expect=["RUNNING"]) is None:
             raise crawler.CrawlCancelled(f"crawl {crawl_id} was stopped or ended meanwhile")
 
     print(f"crawl {crawl_id} of {current.crawler_name} started", flush=True)

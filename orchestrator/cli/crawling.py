@@ -68,13 +68,23 @@ def _summary(app: App, name: str, found: dict[str, Any]) -> None:
     seconds = (found["EndTime"] - found["StartTime"]).total_seconds() if found.get("EndTime") else None
     app.say(f"crawler {name} {found['CrawlId']}: ", display.styled(state),
             f" in {display.duration(seconds)}" if seconds is not None else "")
-    if summary := found.get("Summary"):
-        counts = json.loads(summary)
+    if found.get("Summary"):
+        counts = changes(found["Summary"])
         app.say("  tables: {} created, {} updated, {} deleted; partitions: {} created, {} updated, {} deleted".format(
-            *(counts.get(f"{kind}_{change}", 0) for kind in ("tables", "partitions")
-              for change in ("created", "updated", "deleted"))))
+            *(counts[f"{kind}_{change}"] for kind in ("tables", "partitions") for change in _CHANGES.values())))
     if found.get("ErrorMessage"):
         app.say(f"  {found['ErrorMessage']}")
+
+
+_CHANGES = {"ADD": "created", "UPDATE": "updated", "DELETE": "deleted"}
+
+
+def changes(summary: str) -> dict[str, int]:
+    """The counts of ListCrawls' Summary (Glue's JSON, with JSON strings inside):
+    ``tables_created``, ..., ``partitions_deleted``."""
+    data = json.loads(summary)
+    return {f"{kind.lower()}s_{change}": json.loads(data.get(kind, {}).get(action, "{}")).get("Count", 0)
+            for kind in ("TABLE", "PARTITION") for action, change in _CHANGES.items()}
 
 
 def crawls(app: App) -> int:
@@ -85,8 +95,8 @@ def crawls(app: App) -> int:
     def render() -> None:
         rows = []
         for c in found:
-            counts = json.loads(c["Summary"]) if c.get("Summary") else {}
-            changed = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in sorted(counts) if counts[k])
+            counts = changes(c["Summary"]) if c.get("Summary") else {}
+            changed = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n)
             seconds = (c["EndTime"] - c["StartTime"]).total_seconds() if c.get("EndTime") else None
             rows.append((c["CrawlId"], display.styled(c["State"]), display.when(c["StartTime"]),
                          display.duration(seconds) if seconds is not None else "-", changed or c.get("ErrorMessage")))

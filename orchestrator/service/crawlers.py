@@ -201,10 +201,11 @@ def shape(row: store.definitions.Definition, running: Crawl | None, last: Crawl 
 
 
 def history(c: Crawl) -> dict[str, Any]:
-    """ListCrawls' CrawlerHistory."""
+    """ListCrawls' CrawlerHistory; its Summary as Glue writes one: ``{"TABLE"|"PARTITION":
+    {"ADD"|"UPDATE"|"DELETE": "{\"Details\": ..., \"Count\": n}"}}`` (JSON in JSON)."""
     out: dict[str, Any] = {"CrawlId": c.id, "State": crawl.HISTORY_STATE[c.state], "StartTime": c.started_on,
                            "EndTime": c.completed_on, "ErrorMessage": c.error_message,
-                           "Summary": json.dumps(c.summary) if c.summary is not None else None,
+                           "Summary": json.dumps(c.summary.get("glue", {})) if c.summary is not None else None,
                            "LogGroup": _LOG_GROUP, "LogStream": c.id, "MessagePrefix": c.id, "DPUHour": 0.0}
     return {k: v for k, v in out.items() if v is not None}
 

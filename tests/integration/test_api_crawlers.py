@@ -75,7 +75,7 @@ def test_a_crawl_started_through_the_api_writes_its_table(glue: Any, served: Ser
         assert time.monotonic() < deadline, crawls
         time.sleep(0.1)
     assert crawls[0]["State"] == "COMPLETED", crawls[0]
-    assert json.loads(crawls[0]["Summary"])["tables_created"] == 1
+    assert json.loads(json.loads(crawls[0]["Summary"])["TABLE"]["ADD"])["Count"] == 1
     table = glue.get_table(DatabaseName=name, Name="events")["Table"]
     assert table["PartitionKeys"] == [{"Name": "day", "Type": "string"}]
     assert table["Parameters"]["classification"] == "json"

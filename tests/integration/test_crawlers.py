@@ -143,7 +143,7 @@ def test_a_crawl_runs_writes_its_table_and_announces_itself(db: store.Store, set
         crawl = wait_for(lambda: _ended(db, "c"), 60, orch, "the crawl's end")
         wait_for(lambda: not orch.busy, 10, orch)
     assert crawl["State"] == "COMPLETED", crawl
-    assert json.loads(crawl["Summary"])["tables_created"] == 1
+    assert json.loads(json.loads(crawl["Summary"])["TABLE"]["ADD"])["Count"] == 1
     from orchestrator.service import tables
 
     table = tables.get_table(db, settings, "raw", "data")["Table"]
