@@ -1,10 +1,34 @@
 """The job-side runtime API: what a job script imports (the role of awsglue.utils).
 
 Importable with the standard library alone; the orchestrator is reached lazily, only when a
-script reads or writes workflow run properties: through Glue's API of the `adhere serve` that
-started the job when it passes ``ADHERE_ENDPOINT`` (a boto3 ``glue`` client, signed with the
-first of ``ADHERE_ACCESS_KEYS`` when given: a job on a remote cluster needs no store URL), else
-through the store whose URL an `adhere run` passes in ``ADHERE_DB_URL``.
+script reads or writes workflow run properties or reads the Data Catalog: through Glue's API of
+the `adhere serve` that started the job when it passes ``ADHERE_ENDPOINT`` (a boto3 ``glue``
+client, signed with the first of ``ADHERE_ACCESS_KEYS`` when given: a job on a remote cluster
+needs no store URL), else through the store whose URL an `adhere run` passes in
+``ADHERE_DB_URL``. A notebook or any Python process that sets one of the two works the same.
+
+    getResolvedOptions(argv, ["name", ...]) -> {"name": value}
+    get_run_properties() -> dict[str, str]            # GetWorkflowRunProperties, this run
+    put_run_properties({"key": "value"})              # PutWorkflowRunProperties, this run
+
+The Data Catalog (``orchestrator.runtime_catalog``, loaded on first use of ``catalog``):
+
+    from orchestrator.runtime import catalog
+    catalog.table(database, name) -> Table            # GetTable: database, name, location,
+                                                      # classification, columns, partition_keys,
+                                                      # input_format, serde, parameters
+    catalog.tables(database) -> list[Table]           # GetTables
+    catalog.partitions(database, name, expression=None) -> list[Partition(values, location)]
+    catalog.locations(database, name, expression=None) -> list[str]
+                                                      # the matching partitions' folders, or the
+                                                      # table's location when it has no partitions
+    catalog.ray_dataset(database, name, expression=None, **read_options) -> ray.data.Dataset
+    catalog.register_spark_views(spark, database, tables=None) -> {view name: DataFrame}
+    catalog.spark_dataframe(spark, database, name) -> DataFrame
+
+``expression`` is GetPartitions' (``"year >= '2024' AND region IN ('eu', 'us')"``), pruned by the
+serve or the store. A missing table is EntityNotFoundException and a bad expression
+InvalidInputException naming its token, as adhere's errors whichever way the catalog was reached.
 """
 
 from __future__ import annotations
@@ -88,6 +112,16 @@ def put_run_properties(properties: Mapping[str, str]) -> None:
         workflow_runs.put_workflow_run_properties(db, name, run_id, properties)
     finally:
         db.close()
+
+
+def __getattr__(name: str) -> Any:
+    """``catalog``, imported on first use: the rest of this module needs no more than the
+    standard library."""
+    if name == "catalog":
+        from orchestrator import runtime_catalog
+
+        return runtime_catalog
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _clients: dict[str, Any] = {}

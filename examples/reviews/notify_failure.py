@@ -1,4 +1,5 @@
-"""The failure branch (a pythonshell job started by the ANY trigger over FAILED and TIMEOUT).
+"""The failure branch (a pythonshell job started by the ANY trigger over jobs FAILED or TIMEOUT
+and crawls FAILED).
 
 Writes ``<output_root>/FAILED.txt`` saying which workflow run failed and how far it got, judged
 from the outputs each step stamps with its workflow run id, and prints it. It exits 0: the
@@ -65,7 +66,7 @@ def main(argv: list[str]) -> None:
             f"Noticed at {now}.",
             "Steps, as far as their outputs tell:",
             *(f"  - {line}" for line in step_outcomes(output_root, run_id)),
-            "The failed job's run (its ErrorMessage and log) is in adhere's store.",
+            "The failed job run or crawl (its ErrorMessage and log) is in adhere's store.",
         ]
     )
     output_root.mkdir(parents=True, exist_ok=True)

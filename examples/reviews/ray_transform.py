@@ -1,14 +1,18 @@
 """The reviews transform of the "Introducing AWS Glue for Ray" post, with Ray Data (a glueray job).
 
-Reads the Parquet reviews (Hive-partitioned by product_category), keeps US reviews that got
-votes, adds ``helpful_votes_ratio``, drops the text columns, flags low ratings with a task UDF,
-sorts by ``total_votes`` and writes ``<output_root>/ray/reviews/``. The same low-rating test
-then runs again as a callable class on a fixed actor pool and writes the low-rated reviews,
-with their products, to ``<output_root>/ray/low_rated/``.
+Finds the raw reviews through the Data Catalog (the table ``catalog_raw`` made of the generated
+Parquet, partitioned by product_category), keeps US reviews that got votes, adds
+``helpful_votes_ratio``, drops the text columns, flags low ratings with a task UDF, sorts by
+``total_votes`` and writes ``<output_root>/ray/reviews/``. The same low-rating test then runs
+again as a callable class on a fixed actor pool and writes the low-rated reviews, with their
+products, to ``<output_root>/ray/low_rated/``.
 
-Arguments: ``--data_root DIR --output_root DIR``; relative paths are taken relative to this
-script's folder. Calls ``ray.init()`` with no arguments: inside adhere, ``RAY_ADDRESS`` points
-it at adhere's cluster; run by hand, it starts (or joins) a local one.
+Arguments: ``--database NAME --table NAME --output_root DIR`` and, optionally, ``--partitions
+EXPR`` (Glue's partition expression, such as ``product_category IN ('Books', 'Toys')``, pruned by
+the catalog); a relative output_root is taken relative to this script's folder. The catalog is
+the one of the adhere that started the job (``ADHERE_DB_URL`` or ``ADHERE_ENDPOINT``; set one to
+run the script by hand). Calls ``ray.init()`` with no arguments: inside adhere, ``RAY_ADDRESS``
+points it at adhere's cluster; run by hand, it starts (or joins) a local one.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import ray
 import ray.data
 from ray.data.expressions import col
 
-from orchestrator.runtime import getResolvedOptions
+from orchestrator.runtime import catalog, getResolvedOptions
 
 HERE = Path(__file__).resolve().parent
 LOW_RATING_MAX_STARS = 2
@@ -50,8 +54,8 @@ def _resolve(path: str) -> Path:
 def _options(argv: list[str]) -> dict[str, str]:
     # Glue's getResolvedOptions makes every named option required, so ask for the workflow
     # ids only when the orchestrator passed them (it does inside a workflow run).
-    optional = [name for name in ("WORKFLOW_NAME", "WORKFLOW_RUN_ID") if f"--{name}" in argv]
-    return getResolvedOptions(argv, ["data_root", "output_root", *optional])
+    optional = [name for name in ("WORKFLOW_NAME", "WORKFLOW_RUN_ID", "partitions") if f"--{name}" in argv]
+    return getResolvedOptions(argv, ["database", "table", "output_root", *optional])
 
 
 def helpful_votes_ratio(batch: pd.DataFrame) -> pd.Series:
@@ -82,9 +86,8 @@ class LowRatedProducts:
         return low[LOW_RATED_COLUMNS]
 
 
-def transform(data_root: Path, out_dir: Path) -> dict[str, object]:
-    """Run the Ray Data pipeline; return the counts and output paths."""
-    raw = ray.data.read_parquet(str(data_root))  # Hive partitioning adds product_category
+def transform(raw: ray.data.Dataset, out_dir: Path) -> dict[str, object]:
+    """Run the Ray Data pipeline over ``raw``; return the counts and output paths."""
     input_rows = raw.count()
     reviews = (
         raw.filter(expr=(col("total_votes") > 0) & (col("marketplace") == "US"))
@@ -140,24 +143,29 @@ def _share_output_location(out_dir: Path, args: dict[str, str]) -> None:
 
 def main(argv: list[str]) -> None:
     args = _options(argv)
-    data_root = _resolve(args["data_root"])
+    database, table, expression = args["database"], args["table"], args.get("partitions")
     output_root = _resolve(args["output_root"])
     out_dir = output_root / "ray"
-    if not data_root.exists():
-        raise SystemExit(f"ray_transform: input {data_root} does not exist; run generate first")
+    # The catalog says where the data is, its format and its partitions (EntityNotFoundException
+    # when the crawler has not made the table).
+    source = catalog.table(database, table)
+    print(f"input: {database}.{table} ({source.classification}) at {source.location}, "
+          f"{len(catalog.locations(database, table, expression))} partition folders")
     started = time.perf_counter()
     _clear_previous_outputs(output_root)  # a rerun replaces, never appends
     ray.init()
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
-        result = transform(data_root, out_dir)
+        # Hive partitioning adds product_category, a partition key of the table.
+        result = transform(catalog.ray_dataset(database, table, expression), out_dir)
     finally:
         ray.shutdown()
+    result["source"] = f"{database}.{table}"
     result["workflow_run_id"] = args.get("WORKFLOW_RUN_ID")
     result["seconds"] = round(time.perf_counter() - started, 2)
     (out_dir / "_SUCCESS").write_text(json.dumps(result, indent=2) + "\n")
     print(
-        f"read {result['input_rows']} reviews from {data_root}; "
+        f"read {result['input_rows']} reviews from {database}.{table}; "
         f"wrote {result['output_rows']} US reviews with votes to {result['reviews_path']} "
         f"and {result['low_rated_rows']} low-rated reviews to {result['low_rated_path']} "
         f"in {result['seconds']}s"

@@ -1,12 +1,14 @@
 """Ratings per product category, with Spark SQL (a glueetl job).
 
-Reads the Ray output ``<output_root>/ray/reviews/`` and writes, per product_category, the
+Reads the Ray output as the catalog table ``--table`` (``catalog_curated`` made it), registered
+as a temporary view by ``catalog.register_spark_views``, and writes, per product_category, the
 number of reviews and products, the average star rating, the average helpful_votes_ratio and
-the share of low ratings: as Parquet to ``<output_root>/spark/by_category/`` and as a small
-JSON summary to ``<output_root>/spark/summary.json``.
+the share of low ratings: as Parquet to ``<output_root>/spark/by_category/`` (``catalog_out``
+catalogs it) and as a small JSON summary to ``<output_root>/spark/summary.json``.
 
-Arguments: ``--output_root DIR`` (relative to this script's folder). Uses only DataFrame APIs,
-so it runs under ``spark-submit`` and as a Spark Connect client alike.
+Arguments: ``--database NAME --table NAME --output_root DIR`` (output_root relative to this
+script's folder). Uses only DataFrame APIs, so it runs under ``spark-submit`` and as a Spark
+Connect client alike.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from orchestrator.runtime import getResolvedOptions
+from orchestrator.runtime import catalog, getResolvedOptions
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,7 +34,7 @@ def _resolve(path: str) -> Path:
 
 def _options(argv: list[str]) -> dict[str, str]:
     optional = [name for name in ("WORKFLOW_NAME", "WORKFLOW_RUN_ID") if f"--{name}" in argv]
-    return getResolvedOptions(argv, ["output_root", *optional])
+    return getResolvedOptions(argv, ["database", "table", "output_root", *optional])
 
 
 def aggregate(reviews: DataFrame) -> DataFrame:
@@ -52,24 +54,24 @@ def aggregate(reviews: DataFrame) -> DataFrame:
 
 def main(argv: list[str]) -> None:
     args = _options(argv)
+    database, table = args["database"], args["table"]
     output_root = _resolve(args["output_root"])
-    source = output_root / "ray" / "reviews"
     out_dir = output_root / "spark"
-    if not source.is_dir():
-        raise SystemExit(f"spark_aggregate: {source} does not exist (did ray_transform run?)")
     started = time.perf_counter()
     spark = SparkSession.builder.appName("reviews-spark-aggregate").getOrCreate()
     try:
         # A few rows per category: a handful of shuffle partitions is plenty.
         spark.conf.set("spark.sql.shuffle.partitions", "4")
-        # Paths as file:// URIs: a Spark Connect server may not share this process's cwd.
-        by_category = aggregate(spark.read.parquet(source.as_uri()))
+        # The view reads the table's location with its format's reader (catalog locations are
+        # URLs: a Spark Connect server need not share this process's cwd).
+        catalog.register_spark_views(spark, database, [table])
+        by_category = aggregate(spark.table(table))
         by_category.coalesce(1).write.mode("overwrite").parquet((out_dir / "by_category").as_uri())
         rows: list[dict[str, Any]] = [row.asDict() for row in by_category.collect()]
     finally:
         spark.stop()
     summary = {
-        "source": str(source),
+        "source": f"{database}.{table}",
         "workflow_run_id": args.get("WORKFLOW_RUN_ID"),
         "categories": rows,
         "total_reviews": sum(r["reviews"] for r in rows),

@@ -1,12 +1,16 @@
-"""The reviews example's job scripts, each run as adhere would run it: a subprocess with Glue argv.
+"""The reviews example: its workflow run whole by an orchestrator, and its scripts one by one.
 
-The chain generate -> ray_transform -> quality_check -> spark_aggregate -> report runs once per
-module on 2,000 rows. Ray and Spark parts skip when missing, unless ADHERE_REQUIRE_SERVICES=1.
+The workflow (a copy of examples/reviews with 2,000 rows) runs once per module as `adhere run`
+runs it: generate, the catalog_raw crawl, ray_transform reading raw_reviews through the
+catalog, the catalog_curated crawl beside quality_check, spark_aggregate reading curated_reviews
+as a Spark view, report, and the catalog_out crawl; the tests check every node, the tables the
+crawlers made and each step's output. The scripts that need neither Ray nor Spark also run
+alone as adhere would run them (a subprocess with Glue argv), on good and bad inputs. Ray and
+Spark parts skip when missing, unless ADHERE_REQUIRE_SERVICES=1.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
@@ -14,10 +18,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -31,7 +36,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from orchestrator import service, states
 from orchestrator.definitions import loading
+from orchestrator.service import definitions, orchestration, partitions, tables, workflow_runs
+from orchestrator.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "reviews"
@@ -39,7 +47,10 @@ ROWS = 2_000
 SEED = 11
 RUN_ID = "wr_" + "0" * 63 + "1"
 REQUIRE_SERVICES = os.environ.get("ADHERE_REQUIRE_SERVICES") == "1"
+WORKFLOW_TIMEOUT = 420  # seconds for the whole run (about 90 s on 2 busy cores)
 CATEGORIES = {"Books", "Electronics", "Kitchen", "Sports", "Toys", "Wireless"}
+JOBS = {"generate", "ray_transform", "spark_aggregate", "quality_check", "report"}
+CRAWLERS = {"catalog_raw", "catalog_curated", "catalog_out"}
 RAY_COLUMNS = {
     "marketplace",
     "customer_id",
@@ -125,18 +136,6 @@ def run_script(
     return run([sys.executable, str(EXAMPLE / script), *argv], env=env, timeout=timeout)
 
 
-def _kill_processes_mentioning(text: str) -> None:
-    """End processes whose command line names ``text`` (this test's private Ray temp dir)."""
-    for proc_dir in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (proc_dir / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            with contextlib.suppress(OSError):
-                os.kill(int(proc_dir.name), signal.SIGKILL)
-
-
 def _ok(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
@@ -152,7 +151,23 @@ class Paths:
     output_root: Path
 
 
-# --- fixtures: one pipeline per module, each stage after the one before -------------------------
+@dataclass
+class Ran:
+    """The workflow run of the example's copy: GetWorkflowRun, its folders and its store."""
+
+    run: dict[str, Any]
+    data_root: Path
+    output_root: Path
+    db_url: str
+
+    def nodes(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The run's JOB or CRAWLER nodes by name: the latest job run, or the latest crawl."""
+        details, runs = ("JobDetails", "JobRuns") if kind == "JOB" else ("CrawlerDetails", "Crawls")
+        return {n["Name"]: n[details][runs][-1] for n in self.run["Graph"]["Nodes"]
+                if n["Type"] == kind and (n.get(details) or {}).get(runs)}  # fmt: skip
+
+
+# --- fixtures -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -168,55 +183,47 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Paths:
     return paths
 
 
+def _copy_example(folder: Path) -> Path:
+    """The example's scripts and workflow.yaml in ``folder``, generating ROWS rows: its relative
+    paths (scripts, crawler targets, --data_root, --output_root) then all land in ``folder``."""
+    for path in EXAMPLE.iterdir():
+        if path.suffix in (".py", ".yaml"):
+            shutil.copy(path, folder / path.name)
+    workflow = folder / "workflow.yaml"
+    text = workflow.read_text()
+    assert text.count('--rows: "20000"') == 1
+    workflow.write_text(text.replace('--rows: "20000"', f'--rows: "{ROWS}"'))
+    return workflow
+
+
 @pytest.fixture(scope="module")
-def ray_done(generated: Paths) -> Iterator[Paths]:
+def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
+    """The whole workflow, run once by an orchestrator on a store of its own (SQLite)."""
     _need_ray()
-    # No RAY_ADDRESS, and a temp dir of our own: ray.init() in the script starts a private
-    # local cluster instead of joining whichever `ray start` cluster runs on this host.
-    ray_tmp = tempfile.mkdtemp(prefix="rv")  # short: Ray's socket paths must stay < 108 bytes
+    _spark_submit()
+    folder = tmp_path_factory.mktemp("example")
+    workflow = _copy_example(folder)
+    settings = Settings(home=folder / ".adhere", poll_interval=0.05, kill_grace=1.0)
+    db = service.open_store(settings)
     try:
-        # A private cluster needs no token: this also keeps it off ~/.ray/auth_token, which
-        # other Ray users on this host may be rewriting.
-        env = _env(RAY_TMPDIR=ray_tmp, RAY_AUTH_MODE="disabled")
-        argv = _glue_argv(
-            "ray_transform",
-            data_root=str(generated.data_root),
-            output_root=str(generated.output_root),
-        )
-        _ok(run_script("ray_transform.py", argv, env=env, timeout=180))
-        yield generated
-    finally:
-        # The script's ray.shutdown() stops its cluster; this only matters if it was killed.
-        _kill_processes_mentioning(ray_tmp)
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+        definitions.apply(db, loading.load_files([workflow]))
+        run_id = workflow_runs.start_workflow_run(db, "reviews")
+        deadline = time.monotonic() + WORKFLOW_TIMEOUT
+        terminal = {s.value for s in states.WORKFLOW_RUN_TERMINAL}
 
+        def done() -> bool:
+            assert time.monotonic() < deadline, f"the workflow run did not end in {WORKFLOW_TIMEOUT}s"
+            return workflow_runs.workflow_run_status(db, run_id) in terminal
 
-@pytest.fixture(scope="module")
-def spark_done(ray_done: Paths) -> Paths:
-    spark_submit = _spark_submit()
-    local = tempfile.mkdtemp(prefix="rvspark")
-    try:
-        env = _env(
-            SPARK_HOME=str(spark_submit.parent.parent),
-            PYSPARK_PYTHON=sys.executable,
-            PYSPARK_DRIVER_PYTHON=sys.executable,
-            SPARK_LOCAL_DIRS=local,
-        )
-        argv = [
-            str(spark_submit),
-            "--master",
-            "local[2]",
-            "--conf",
-            "spark.ui.enabled=false",
-            "--driver-java-options",
-            f"-Djava.io.tmpdir={local}",
-            str(EXAMPLE / "spark_aggregate.py"),
-            *_glue_argv("spark_aggregate", output_root=str(ray_done.output_root)),
-        ]
-        _ok(run(argv, env=env, timeout=180))
+        with orchestration.host(db, settings, scope=run_id) as wait:
+            wait(done, None)
+        run = workflow_runs.get_workflow_run(db, "reviews", run_id)
     finally:
-        shutil.rmtree(local, ignore_errors=True)
-    return ray_done
+        db.close()
+        from engines import ray_cluster
+
+        ray_cluster.LocalCluster(settings.home / "engines" / "glueray").stop()
+    yield Ran(run, folder / "data" / "raw" / "reviews", folder / "data" / "out", settings.database_url)
 
 
 # --- generate -----------------------------------------------------------------------------------
@@ -264,16 +271,69 @@ def test_generate_is_idempotent_and_deterministic(generated: Paths, tmp_path: Pa
     assert not pq.read_table(other / books).equals(pq.read_table(copy / books))
 
 
-# --- ray_transform ------------------------------------------------------------------------------
+# --- the workflow run: every node, the catalog, each step's output -------------------------------
 
 
-@pytest.mark.ray
-@pytest.mark.slow
-def test_ray_transform_applies_the_post_transformations(ray_done: Paths) -> None:
+def on_the_run(test: Callable[[Ran], None]) -> Callable[[Ran], None]:
+    """A test of the workflow run: it needs Ray and Spark, and its first one waits for the run."""
+    for mark in (pytest.mark.ray, pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(WORKFLOW_TIMEOUT + 120)):
+        test = mark(test)
+    return test
+
+
+@on_the_run
+def test_every_job_and_crawl_of_the_run_succeeds(ran: Ran) -> None:
+    jobs, crawls = ran.nodes("JOB"), ran.nodes("CRAWLER")
+    errors = {n: r.get("ErrorMessage") for n, r in {**jobs, **crawls}.items() if r.get("ErrorMessage")}
+    assert ran.run["Status"] == "COMPLETED", errors
+    assert {n: r["JobRunState"] for n, r in jobs.items()} == dict.fromkeys(JOBS, "SUCCEEDED"), errors
+    assert {n: c["State"] for n, c in crawls.items()} == dict.fromkeys(CRAWLERS, "SUCCEEDED"), errors
+    assert ran.run["Statistics"]["SucceededActions"] == len(JOBS) + len(CRAWLERS)
+    # catalog_out is the last node: it started after report ended.
+    assert crawls["catalog_out"]["StartedOn"] >= jobs["report"]["CompletedOn"]
+    assert crawls["catalog_raw"]["CompletedOn"] <= jobs["ray_transform"]["StartedOn"]
+    assert crawls["catalog_curated"]["CompletedOn"] <= jobs["spark_aggregate"]["StartedOn"]
+
+
+@on_the_run
+def test_the_crawlers_catalog_every_stage(ran: Ran) -> None:
+    db = service.connect(ran.db_url)
+    try:
+        settings = Settings(db_url=ran.db_url)
+        found = {t["Name"]: t for t in tables.get_tables(db, settings, "reviews")["TableList"]}
+        raw_partitions = partitions.get_partitions(db, settings, "reviews", "raw_reviews")["Partitions"]
+        books = partitions.get_partitions(db, settings, "reviews", "raw_reviews",
+                                          "product_category = 'Books'")["Partitions"]  # fmt: skip
+    finally:
+        db.close()
+    assert set(found) == {"raw_reviews", "curated_reviews", "curated_low_rated", "ratings_by_category"}
+    raw = found["raw_reviews"]
+    assert raw["Parameters"]["classification"] == "parquet"
+    assert raw["StorageDescriptor"]["Location"] == f"{ran.data_root.as_uri()}/"
+    assert raw["PartitionKeys"] == [{"Name": "product_category", "Type": "string"}]
+    assert {c["Name"] for c in raw["StorageDescriptor"]["Columns"]} >= {"review_id", "star_rating", "review_date"}
+    assert sorted(p["Values"][0] for p in raw_partitions) == sorted(CATEGORIES)
+    assert [p["StorageDescriptor"]["Location"] for p in books] == [
+        f"{ran.data_root.as_uri()}/product_category=Books/"
+    ]
+    curated = found["curated_reviews"]
+    assert curated["StorageDescriptor"]["Location"] == f"{(ran.output_root / 'ray' / 'reviews').as_uri()}/"
+    assert {c["Name"] for c in curated["StorageDescriptor"]["Columns"]} == RAY_COLUMNS
+    assert curated["PartitionKeys"] == []
+    ratings = found["ratings_by_category"]
+    assert ratings["StorageDescriptor"]["Location"] == f"{(ran.output_root / 'spark' / 'by_category').as_uri()}/"
+    assert ratings["Parameters"]["classification"] == "parquet"
+    assert {c["Name"] for c in ratings["StorageDescriptor"]["Columns"]} == {
+        "product_category", "reviews", "products", "avg_star_rating", "avg_helpful_votes_ratio", "low_rating_share",
+    }  # fmt: skip
+
+
+@on_the_run
+def test_ray_transform_applies_the_post_transformations(ran: Ran) -> None:
     raw = (
-        ds.dataset(ray_done.data_root, format="parquet", partitioning="hive").to_table().to_pandas()
+        ds.dataset(ran.data_root, format="parquet", partitioning="hive").to_table().to_pandas()
     )
-    out = _read(ray_done.output_root / "ray" / "reviews").to_pandas()
+    out = _read(ran.output_root / "ray" / "reviews").to_pandas()
     assert set(out.columns) == RAY_COLUMNS
     expected = raw[(raw["total_votes"] > 0) & (raw["marketplace"] == "US")]
     assert len(out) == len(expected) > 0
@@ -285,30 +345,24 @@ def test_ray_transform_applies_the_post_transformations(ray_done: Paths) -> None
     ratio = out["helpful_votes"] / out["total_votes"]
     assert (abs(out["helpful_votes_ratio"] - ratio) < 1e-12).all()
     assert (out["low_rating"] == (out["star_rating"] <= 2)).all()
-    low = _read(ray_done.output_root / "ray" / "low_rated").to_pandas()
+    low = _read(ran.output_root / "ray" / "low_rated").to_pandas()
     assert len(low) == int(out["low_rating"].sum())
     assert (low["star_rating"] <= 2).all()
-    marker = json.loads((ray_done.output_root / "ray" / "_SUCCESS").read_text())
+    marker = json.loads((ran.output_root / "ray" / "_SUCCESS").read_text())
     assert marker["input_rows"] == ROWS
     assert marker["output_rows"] == len(out)
-    assert marker["workflow_run_id"] == RUN_ID
+    assert marker["source"] == "reviews.raw_reviews"
+    assert marker["workflow_run_id"] == ran.run["WorkflowRunId"]
 
 
 # --- quality_check ------------------------------------------------------------------------------
 
 
-@pytest.mark.ray
-@pytest.mark.slow
-def test_quality_check_passes_on_the_ray_output(ray_done: Paths) -> None:
-    stdout = _ok(
-        run_script(
-            "quality_check.py", _glue_argv("quality_check", output_root=str(ray_done.output_root))
-        )
-    )
-    assert "FAIL" not in stdout
-    quality = json.loads((ray_done.output_root / "quality.json").read_text())
+@on_the_run
+def test_quality_check_passes_on_the_ray_output(ran: Ran) -> None:
+    quality = json.loads((ran.output_root / "quality.json").read_text())
     assert quality["passed"] is True
-    assert quality["workflow_run_id"] == RUN_ID
+    assert quality["workflow_run_id"] == ran.run["WorkflowRunId"]
     assert all(check["passed"] for check in quality["checks"])
 
 
@@ -360,13 +414,12 @@ def test_quality_check_without_ray_output_fails_clearly(tmp_path: Path) -> None:
 # --- spark_aggregate and report -----------------------------------------------------------------
 
 
-@pytest.mark.ray
-@pytest.mark.spark
-@pytest.mark.slow
-def test_spark_aggregate_summarises_each_category(spark_done: Paths) -> None:
-    reviews = _read(spark_done.output_root / "ray" / "reviews").to_pandas()
-    summary = json.loads((spark_done.output_root / "spark" / "summary.json").read_text())
-    assert summary["workflow_run_id"] == RUN_ID
+@on_the_run
+def test_spark_aggregate_summarises_each_category(ran: Ran) -> None:
+    reviews = _read(ran.output_root / "ray" / "reviews").to_pandas()
+    summary = json.loads((ran.output_root / "spark" / "summary.json").read_text())
+    assert summary["workflow_run_id"] == ran.run["WorkflowRunId"]
+    assert summary["source"] == "reviews.curated_reviews"
     rows = {r["product_category"]: r for r in summary["categories"]}
     assert set(rows) == CATEGORIES
     assert summary["total_reviews"] == len(reviews)
@@ -379,28 +432,18 @@ def test_spark_aggregate_summarises_each_category(spark_done: Paths) -> None:
             group["helpful_votes_ratio"].mean(), abs=1e-3
         )
         assert row["low_rating_share"] == pytest.approx(group["low_rating"].mean(), abs=1e-3)
-    by_category = _read(spark_done.output_root / "spark" / "by_category")
+    by_category = _read(ran.output_root / "spark" / "by_category")
     assert sorted(by_category.column("product_category").to_pylist()) == sorted(CATEGORIES)
 
 
-@pytest.mark.ray
-@pytest.mark.spark
-@pytest.mark.slow
-def test_report_tables_every_category(spark_done: Paths) -> None:
-    _ok(
-        run_script(
-            "quality_check.py", _glue_argv("quality_check", output_root=str(spark_done.output_root))
-        )
-    )
-    stdout = _ok(
-        run_script("report.py", _glue_argv("report", output_root=str(spark_done.output_root)))
-    )
-    report = (spark_done.output_root / "report.md").read_text()
-    assert report in stdout
+@on_the_run
+def test_report_tables_every_category(ran: Ran) -> None:
+    report = (ran.output_root / "report.md").read_text()
     for category in CATEGORIES:
         assert f"| {category} |" in report
     assert "Data quality: passed" in report
-    assert RUN_ID in report
+    assert ran.run["WorkflowRunId"] in report
+    assert ran.run["WorkflowRunProperties"]["report"] == str(ran.output_root / "report.md")
 
 
 def test_report_refuses_another_runs_outputs(tmp_path: Path) -> None:
@@ -456,16 +499,40 @@ def test_workflow_definition_loads_with_the_expected_shape() -> None:
     for job in jobs.values():
         assert Path(job.command.script_location).is_file()
         assert job.timeout is not None
-    triggers = {t.name: t for t in loaded.triggers}
-    assert [a.job_name for a in triggers["after-ray"].actions] == [
-        "spark_aggregate",
-        "quality_check",
+    crawlers = {c.name: c for c in loaded.crawlers}
+    assert set(crawlers) == CRAWLERS
+    assert {c.database_name for c in crawlers.values()} == {"reviews"}
+    assert [d.name for d in loaded.databases] == ["reviews"]
+    # Relative target paths are taken relative to the file's folder, as ScriptLocation is.
+    assert crawlers["catalog_raw"].targets["S3Targets"] == [{"Path": str(EXAMPLE / "data" / "raw" / "reviews")}]
+    assert crawlers["catalog_out"].targets["S3Targets"] == [
+        {"Path": str(EXAMPLE / "data" / "out" / "spark" / "by_category")}
     ]
+    triggers = {t.name: t for t in loaded.triggers}
+
+    def actions(name: str) -> list[str | None]:
+        return [a.job_name or a.crawler_name for a in triggers[name].actions]
+
+    def watches(name: str) -> set[tuple[str | None, str]]:
+        predicate = triggers[name].predicate
+        assert predicate is not None
+        return {(c.job_name or c.crawler_name, str(c.state or c.crawl_state)) for c in predicate.conditions}
+
+    assert actions("after-generate") == ["catalog_raw"]
+    assert watches("after-raw-crawl") == {("catalog_raw", "SUCCEEDED")}
+    assert actions("after-raw-crawl") == ["ray_transform"]
+    assert actions("after-ray") == ["catalog_curated", "quality_check"]
+    assert watches("after-curated-crawl") == {("catalog_curated", "SUCCEEDED")}
+    assert actions("after-curated-crawl") == ["spark_aggregate"]
     both = triggers["both-done"].predicate
     assert both is not None and both.logical == "AND"
+    assert actions("after-report") == ["catalog_out"]
     failure = triggers["on-failure"].predicate
     assert failure is not None and failure.logical == "ANY"
-    watched = {c.job_name for c in failure.conditions}
-    assert watched == set(jobs) - {"notify_failure"}
+    assert {n for n, _ in watches("on-failure")} == (set(jobs) - {"notify_failure"}) | CRAWLERS
+    # The jobs that read the catalog name their table, not a folder.
+    assert jobs["ray_transform"].default_arguments["--table"] == "raw_reviews"
+    assert "--data_root" not in jobs["ray_transform"].default_arguments
+    assert jobs["spark_aggregate"].default_arguments["--table"] == "curated_reviews"
     raw = yaml.safe_load(path.read_text())
     assert all(t.get("WorkflowName") == "reviews" for t in raw["Triggers"])
