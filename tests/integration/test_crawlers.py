@@ -258,3 +258,27 @@ def test_a_trigger_starting_a_crawler_already_crawling_records_its_crawl_failed(
     node = next(n for n in run["Graph"]["Nodes"] if n["Type"] == "CRAWLER")
     crawl = node["CrawlerDetails"]["Crawls"][0]
     assert crawl["State"] == "FAILED" and "has already started" in crawl["ErrorMessage"]
+
+
+def test_a_failed_crawler_node_is_resumed_with_what_follows_it(db: store.Store, settings: Settings,
+                                                               tmp_path: Path) -> None:
+    script = tmp_path / "report.py"
+    script.write_text("print('report')\n")
+    apply(db, tmp_path, Workflows=[{"Name": "wf"}], Jobs=[job("report", str(script))],
+          Crawlers=[_crawler("c", tmp_path / "later")],
+          Triggers=[
+              {"Name": "go", "WorkflowName": "wf", "Type": "ON_DEMAND", "Actions": [{"CrawlerName": "c"}]},
+              {"Name": "after", "WorkflowName": "wf", "Type": "CONDITIONAL", "StartOnCreation": True,
+               "Predicate": {"Conditions": [{"LogicalOperator": "EQUALS", "CrawlerName": "c",
+                                             "CrawlState": "SUCCEEDED"}]},
+               "Actions": [{"JobName": "report"}]},
+          ])
+    first = drive_workflow(db, settings, workflow_runs.start_workflow_run(db, "wf"), timeout=60)
+    crawled = next(n for n in first["Graph"]["Nodes"] if n["Type"] == "CRAWLER")
+    assert crawled["CrawlerDetails"]["Crawls"][0]["State"] == "FAILED"
+    _data(tmp_path / "later")  # the data arrives
+    resumed = workflow_runs.resume_workflow_run(db, None, first["WorkflowRunId"], [crawled["UniqueId"]])
+    run = drive_workflow(db, settings, resumed["RunId"], timeout=60)
+    nodes = {n["Name"]: n for n in run["Graph"]["Nodes"] if n["Type"] in ("JOB", "CRAWLER")}
+    assert nodes["c"]["CrawlerDetails"]["Crawls"][-1]["State"] == "SUCCEEDED"
+    assert nodes["report"]["JobDetails"]["JobRuns"][0]["JobRunState"] == "SUCCEEDED"
