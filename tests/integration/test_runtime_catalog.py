@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import skip_or_fail
 from integration.api_fixtures import Served
+from integration.store_fixtures import skip_or_fail
 
 from orchestrator.service import databases, partitions, tables
 
