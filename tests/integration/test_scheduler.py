@@ -672,7 +672,7 @@ def test_a_run_whose_actions_all_end_at_once_completes_in_the_same_step(db: stor
     assert effects.ended_workflow_runs == [run_id] and status(db, run_id) == "COMPLETED"
 
 
-# --- crawlers (they do not run yet: each crawl is recorded FAILED) --------------------------
+# --- crawlers: a trigger's crawler action starts a crawl; its end fires the triggers watching it --
 
 CRAWLS: dict[str, Any] = {
     "Workflows": [{"Name": "cw"}],
@@ -692,19 +692,22 @@ CRAWLS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def test_a_crawler_action_is_recorded_failed_and_fires_its_watchers(db: store.Store, scripts: Path) -> None:
+def test_a_crawler_action_starts_a_crawl_whose_end_fires_its_watchers(db: store.Store, scripts: Path) -> None:
     apply(db, CRAWLS, scripts)
     run_id = start(db, "cw")
     sched = scheduler.Scheduler("s1")
     effects = step(db, sched)
     with db.read() as tx:
-        crawls = store.crawls.of_workflow_run(tx, run_id)
-    assert sorted((c.crawler_name, c.state, c.trigger_name) for c in crawls) == [
-        ("crawl", "FAILED", "go"), ("quiet", "FAILED", "go"),
+        crawls = {c.crawler_name: c for c in store.crawls.of_workflow_run(tx, run_id)}
+    assert sorted((c.crawler_name, c.state, c.trigger_name, c.owner) for c in crawls.values()) == [
+        ("crawl", "RUNNING", "go", None), ("quiet", "RUNNING", "go", None),
     ]  # fmt: skip
-    assert all(c.error_message == crawling.NO_CRAWLS and "crawlers do not run" in c.error_message for c in crawls)
-    assert all(c.completed_on is not None and c.completed_on >= c.started_on for c in crawls)
-    assert fired(db, run_id) == {"go", "on-crawl-failed"}  # in the same step, from the crawl's event
+    assert effects.ended_workflow_runs == [] and fired(db, run_id) == {"go"}
+    with db.transaction() as tx:  # as the crawls' processes end them
+        crawling.end(tx, crawls["crawl"].id, "FAILED", "the target is gone")
+        crawling.end(tx, crawls["quiet"].id, "CANCELLED")
+    effects = step(db, sched)
+    assert fired(db, run_id) == {"go", "on-crawl-failed"}
     [after] = job_runs_of(db, run_id)
     assert (after.job_name, after.state, after.trigger_name) == ("after", "STARTING", "on-crawl-failed")
     assert after.predecessor_runs == []  # Glue's PredecessorRuns name job runs only
@@ -713,10 +716,11 @@ def test_a_crawler_action_is_recorded_failed_and_fires_its_watchers(db: store.St
     assert step(db, sched).ended_workflow_runs == [run_id]
     run = service_workflow_runs.get_workflow_run(db, "cw", run_id)
     assert run["Status"] == "COMPLETED" and fired(db, run_id) == {"go", "on-crawl-failed"}
-    assert run["Statistics"]["FailedActions"] == 2 and run["Statistics"]["SucceededActions"] == 1
+    statistics = run["Statistics"]
+    assert (statistics["FailedActions"], statistics["StoppedActions"], statistics["SucceededActions"]) == (1, 1, 1)
     nodes = {n["Name"]: n for n in run["Graph"]["Nodes"]}
     [crawl] = nodes["crawl"]["CrawlerDetails"]["Crawls"]
-    assert crawl["State"] == "FAILED" and crawl["ErrorMessage"] == crawling.NO_CRAWLS
+    assert crawl["State"] == "FAILED" and crawl["ErrorMessage"] == "the target is gone"
 
 
 def test_a_run_whose_trigger_starts_only_crawlers_completes(db: store.Store, scripts: Path) -> None:
@@ -727,11 +731,17 @@ def test_a_run_whose_trigger_starts_only_crawlers_completes(db: store.Store, scr
                       "Actions": [{"CrawlerName": "c1"}, {"CrawlerName": "c2"}]}],
     }, scripts)  # fmt: skip
     run_id = start(db, "only")
-    effects = step(db, scheduler.Scheduler("s1"))
-    assert effects.ended_workflow_runs == [run_id] and status(db, run_id) == "COMPLETED"
+    sched = scheduler.Scheduler("s1")
+    effects = step(db, sched)
+    assert effects.ended_workflow_runs == [] and status(db, run_id) == "RUNNING"  # while they crawl
     with db.read() as tx:
-        assert sorted(c.crawler_name for c in store.crawls.of_workflow_run(tx, run_id)) == ["c1", "c2"]
+        crawls = store.crawls.of_workflow_run(tx, run_id)
+    assert sorted(c.crawler_name for c in crawls) == ["c1", "c2"]
     assert job_runs_of(db, run_id) == [] and effects.start == []
+    with db.transaction() as tx:
+        for c in crawls:
+            crawling.end(tx, c.id, "SUCCEEDED")
+    assert step(db, sched).ended_workflow_runs == [run_id] and status(db, run_id) == "COMPLETED"
 
 
 def test_the_loop_completes_a_workflow_of_crawlers_and_the_job_after_them(
@@ -1139,6 +1149,7 @@ STARTED_BY.update(dict.fromkeys(START_ACTIONS, "go"))
 # Mostly successes, so that AND triggers over four jobs are reached.
 ENDINGS = [J.SUCCEEDED, J.SUCCEEDED, J.SUCCEEDED, J.FAILED, J.TIMEOUT, J.STOPPED, J.ERROR]
 MOSTLY_TRUE = st.sampled_from([True, True, True, False])
+CRAWL_ENDINGS = ["SUCCEEDED", "SUCCEEDED", "FAILED", "CANCELLED"]
 NEARLY_ALWAYS = st.sampled_from([True] * 7 + [False])
 
 
@@ -1266,6 +1277,24 @@ class SchedulerMachine(RuleBasedStateMachine):
         there, with or without the store's other events."""
         self._step(claim=claim, before=lambda tx: self._end(tx, pick, state, as_goal))
 
+    def active_crawls(self) -> list[Any]:
+        with self.db.read() as tx:
+            return [c for run_id in self.run_ids for c in store.crawls.of_workflow_run(tx, run_id)
+                    if c.state in store.crawls.ACTIVE]
+
+    @precondition(lambda self: bool(self.active_crawls()))
+    @rule(pick=st.integers(0, 99), state=st.sampled_from(CRAWL_ENDINGS), as_goal=NEARLY_ALWAYS,
+          then_step=MOSTLY_TRUE)
+    def end_a_crawl(self, pick: int, state: str, as_goal: bool, then_step: bool) -> None:
+        """End a crawl under way as its process would (FAILED when the example works towards
+        "crf"); usually followed by a step."""
+        crawls = self.active_crawls()
+        wanted = "FAILED" if as_goal and self.goal == "crf" else state
+        with self.db.transaction() as tx:
+            assert crawling.end(tx, crawls[pick % len(crawls)].id, wanted) is not None
+        if then_step:
+            self.scheduler_step()
+
     @rule(pick=st.integers(0, 99), state=st.sampled_from(ENDINGS))
     def complete_an_ended_run_again(self, pick: int, state: J) -> None:
         ended = [r for r in self.job_runs() if r.terminal]
@@ -1330,8 +1359,9 @@ class SchedulerMachine(RuleBasedStateMachine):
                 for run in sorted(runs, key=lambda r: r.attempt):
                     latest[("job", run.job_name)] = run.state if run.terminal else None
                 for crawl in crawls:
-                    latest[("crawler", crawl.crawler_name)] = crawl.state
-                active = any(not r.terminal for r in runs)
+                    active_crawl = crawl.state in store.crawls.ACTIVE
+                    latest[("crawler", crawl.crawler_name)] = None if active_crawl else crawl.state
+                active = any(not r.terminal for r in runs) or any(c.state in store.crawls.ACTIVE for c in crawls)
                 status_now = statuses[run_id]
                 stopped = status_now in (W.STOPPING.value, W.STOPPED.value)
                 assert active is (status_now in (W.RUNNING.value, W.STOPPING.value)), (status_now, runs)
@@ -1349,9 +1379,14 @@ class SchedulerMachine(RuleBasedStateMachine):
                 self.fired |= fired_here
                 self.coverage.statuses[status_now] += 1
             # Every completion consumed was announced once, with its state.
-            notices = Counter((n.job_run_id, n.state) for n in store.notifications.find(tx, limit=100_000))
+            found = store.notifications.find(tx, limit=100_000)
+            notices = Counter((n.job_run_id, n.state) for n in found if n.job_run_id)
+            crawl_notices = Counter(n.state for n in found if n.detail_type == "Glue Crawler State Change")
+            ended_crawls = Counter(crawling.EVENT_STATE[c.state] for run_id in self.run_ids
+                                   for c in store.crawls.of_workflow_run(tx, run_id) if c.state in crawling.EVENT_STATE)
         every = self.job_runs()
         assert notices == Counter((r.id, r.state) for r in every if r.state in _ANNOUNCED)
+        assert crawl_notices == ended_crawls
 
     @invariant()
     def each_trigger_fires_and_starts_its_actions_at_most_once(self) -> None:
