@@ -46,7 +46,7 @@ class Crawls:
         self._stopping: set[str] = set()  # crawl ids whose process was signalled
         self._exited: collections.deque[str] = collections.deque()  # processes that ended
         self._lock = threading.Lock()
-        self.tick = False  # the loop sets it on its poll tick: look for crawls to claim and orphans
+        self.tick = False  # the loop sets it on its poll tick and when woken: look for crawls to claim
 
     @property
     def busy(self) -> bool:
@@ -73,7 +73,6 @@ class Crawls:
                 from orchestrator import deliveries
 
                 deliveries.record(tx, notice, None, None, effects)
-            self._running[c.id] = ""  # taken now: a second claim in the same wake-up counts it
             effects.after.append(lambda c=c: self._spawn(c.id))
 
     def _record_exits(self, tx: store.Tx, effects: Effects) -> None:
@@ -100,6 +99,7 @@ class Crawls:
 
         if self._processes is None:
             self._processes = LocalProcesses(self._exit)
+        self._running[crawl_id] = ""  # a process is on its way
         argv = [sys.executable, "-m", "catalog.crawl_process", crawl_id]
         env = {**os.environ, "ADHERE_DB_URL": self.db.url}
         try:
