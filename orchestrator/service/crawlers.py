@@ -7,7 +7,9 @@ cannot disagree with the crawls ListCrawls shows.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import operator
 import statistics
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -178,8 +180,8 @@ def get_crawl_logs(db: store.Store, settings: Settings, crawl_id: str) -> Iterat
 def _crawlers(tx: store.Tx, rows: Sequence[store.definitions.Definition]) -> list[dict[str, Any]]:
     names = [r.name for r in rows]
     running = store.crawls.active(tx, names)
-    last = store.crawls.last_ended(tx, names)
-    return [shape(r, running.get(r.name), last.get(r.name)) for r in rows]
+    ended = store.crawls.ended_of(tx, names, per_crawler=1)
+    return [shape(r, running.get(r.name), (ended[r.name] or [None])[0]) for r in rows]
 
 
 def shape(row: store.definitions.Definition, running: Crawl | None, last: Crawl | None) -> dict[str, Any]:
@@ -212,8 +214,7 @@ def history(c: Crawl) -> dict[str, Any]:
 
 # --- ListCrawls' filters -----------------------------------------------------------------------------
 
-_DUNDER = {"LT": "__lt__", "LE": "__le__", "GT": "__gt__", "GE": "__ge__", "EQ": "__eq__", "NE": "__ne__"}
-_OPERATORS = tuple(_DUNDER)
+_OPERATORS = ("LT", "LE", "GT", "GE", "EQ", "NE")
 _HISTORY_TO_CRAWL = {"RUNNING": ["RUNNING", "CANCELLING"], "COMPLETED": ["SUCCEEDED"], "FAILED": ["FAILED", "ERROR"],
                      "STOPPED": ["CANCELLED"]}
 
@@ -236,16 +237,14 @@ def _filter(f: Mapping[str, Any]) -> tuple[str, str, Any] | None:
         return field, op, _moment(value)
     if field == "DPU_HOUR":
         try:
-            holds = getattr(0.0, _DUNDER[op])(float(value))
+            holds = getattr(operator, op.lower())(0.0, float(value))  # every crawl's DPUHour is 0
         except ValueError:
             raise errors.InvalidInputException(f"FieldValue {value!r} is not a number") from None
         return None if holds else ("CRAWL_ID", "EQ", [])  # every crawl or none
     raise errors.InvalidInputException(f"unknown FieldName {field!r}: CRAWL_ID, STATE, START_TIME, END_TIME or DPU_HOUR")
 
 
-def _moment(value: Any) -> Any:
-    import datetime as dt
-
+def _moment(value: Any) -> dt.datetime:
     try:
         if isinstance(value, (int, float)) or str(value).replace(".", "", 1).isdigit():
             seconds = float(value)

@@ -103,18 +103,6 @@ def any_active(tx: Tx, workflow_run_id: str) -> bool:
     return tx.execute(query).first() is not None
 
 
-def last_ended(tx: Tx, crawler_names: Iterable[str]) -> dict[str, Crawl]:
-    """Each crawler's latest crawl that ended (Glue's LastCrawl)."""
-    names = sorted(set(crawler_names))
-    if not names:
-        return {}
-    ranked = sa.select(_t, sa.func.row_number().over(
-        partition_by=_t.c.crawler_name, order_by=(_t.c.started_on.desc(), _t.c.id.desc())).label("_rank")
-    ).where(_t.c.crawler_name.in_(names), _t.c.state.not_in(ACTIVE)).subquery()
-    query = sa.select(*(ranked.c[name] for name in _COLUMNS)).where(ranked.c._rank == 1)
-    return {row.crawler_name: Crawl(*row) for row in tx.execute(query)}
-
-
 _COMPARE = {"LT": "__lt__", "LE": "__le__", "GT": "__gt__", "GE": "__ge__", "EQ": "__eq__", "NE": "__ne__"}
 _BY = {"CRAWL_ID": _t.c.id, "STATE": _t.c.state, "START_TIME": _t.c.started_on, "END_TIME": _t.c.completed_on}
 
