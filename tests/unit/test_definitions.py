@@ -457,7 +457,7 @@ CASES = [
     ("no conditions", _set(["Triggers", 1, "Predicate", "Conditions"], []), ["Triggers[1].Predicate.Conditions"], "at least one condition"),
     ("conditional without predicate", _del(["Triggers", 1, "Predicate"]), ["Triggers[1].Predicate"], "CONDITIONAL"),
     ("scheduled without schedule", _set(["Triggers", 0, "Type"], "SCHEDULED"), ["Triggers[0].Schedule"], "SCHEDULED"),
-    ("bad cron", _all(_set(["Triggers", 0, "Type"], "SCHEDULED"), _set(["Triggers", 0, "Schedule"], "cron(0 * * * *)")), ["Triggers[0].Schedule"], "six fields"),
+    ("bad cron", _all(_set(["Triggers", 0, "Type"], "SCHEDULED"), _set(["Triggers", 0, "Schedule"], "cron(0 * * * *)")), ["Triggers[0].Schedule"], "has 5 fields; Glue's cron has 6"),
     ("on demand starting on creation", _set(["Triggers", 0, "StartOnCreation"], True), ["Triggers[0].StartOnCreation"], "ON_DEMAND"),
     ("event outside a workflow", _add("Triggers", {"Name": "ev", "Type": "EVENT", "Actions": [{"JobName": "c"}]}), ["Triggers[2].WorkflowName"], "must belong to a workflow"),
     ("watch and start the same job", _set(["Triggers", 1, "Actions", 0, "JobName"], "a"), ["Triggers[1].Predicate.Conditions[0].JobName", "Workflows[0]"], "cannot watch and start the same job"),
