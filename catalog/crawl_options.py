@@ -1,6 +1,10 @@
 """What a crawl reads from a crawler's definition (Glue's CreateCrawler shape), checked:
 its targets, SchemaChangePolicy, RecrawlPolicy and Configuration JSON (glue-semantics.md §5.1,
 §5.3). A bad member is a CrawlError naming it, before anything is listed.
+
+CRAWL_NEW_FOLDERS_ONLY forces both behaviors to LOG, as Glue does; CRAWL_EVENT_MODE keeps the
+crawler's SchemaChangePolicy (Glue documents no rule for it) and allows a single target without
+SampleSize (``crawler_rules.check_recrawl``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 from catalog import reconcile, storage
 from orchestrator import errors
+from orchestrator.definitions import crawler_rules
 
 EVERYTHING, NEW_FOLDERS, EVENTS = "CRAWL_EVERYTHING", "CRAWL_NEW_FOLDERS_ONLY", "CRAWL_EVENT_MODE"
 
@@ -73,6 +78,10 @@ class Options:
         delete = _choice(policy.get("DeleteBehavior"), (reconcile.DEPRECATE, reconcile.DELETE, reconcile.LOG),
                          "SchemaChangePolicy.DeleteBehavior")  # fmt: skip
         recrawl = _choice(recrawl, (EVERYTHING, NEW_FOLDERS, EVENTS), "RecrawlPolicy.RecrawlBehavior")
+        try:  # CRAWL_EVENT_MODE's targets, as CreateCrawler checks them
+            crawler_rules.check_recrawl(targets, crawler.get("RecrawlPolicy"))
+        except ValueError as exc:
+            raise CrawlError(f"Targets: {exc}") from None
         config = _configuration(crawler.get("Configuration"))
         tables = config.get("CrawlerOutput", {}).get("Tables", {})
         partitions = config.get("CrawlerOutput", {}).get("Partitions", {})

@@ -16,16 +16,25 @@ any table at a location the crawl found is updated, whoever wrote it.
 (``inventory.new_folders``), reads only those, adds their partitions to the tables they belong
 to (when format and schema fit, else it logs and skips them, as Glue does) and makes tables of
 new folders outside every table; updates and deletions are LOG, as Glue forces them.
+
+``CRAWL_EVENT_MODE`` takes the same path with other folders: those its S3 events name
+(``crawl_events``; the caller passes the events, ``catalog.crawl_process`` those of the crawl's
+workflow run). It lists the files directly in them only (``storage.list_files_in``), and what
+they hold is written as a full crawl would write it, under the crawler's SchemaChangePolicy: new
+partitions and tables are created, partitions crawled again updated, their table's columns
+merged with theirs and its statistics counting them anew. Nothing it did not list is touched:
+no table or partition is deprecated or deleted. Without events (``events`` None) it lists every
+target, as Glue's first crawl in this mode does.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from catalog import globs, inventory, layout, reconcile, schemas, storage
+from catalog import crawl_events, globs, inventory, layout, reconcile, schemas, storage
 from catalog.crawl_options import EVENTS, NEW_FOLDERS, CrawlError, Options, Target, canonical
 from orchestrator import errors, store
 
@@ -46,16 +55,28 @@ class CrawlCancelled(errors.AdhereError):
 def crawl(db: store.Store, crawler: Mapping[str, Any], *, crawl_id: str,
           log: Callable[[str], None] = print,
           commit: Callable[[store.Tx, Summary], None] = lambda tx, s: None,
-          cancelled: Callable[[], bool] = lambda: False) -> Summary:  # fmt: skip
-    """Run one crawl of ``crawler`` and write its findings; the Summary of what changed.
+          cancelled: Callable[[], bool] = lambda: False,
+          events: Sequence[Mapping[str, Any]] | None = None) -> Summary:  # fmt: skip
+    """Run one crawl of ``crawler`` and write its findings; the Summary of what changed (and
+    in ``Summary.read``, what it read).
 
     Raises CrawlError (nothing written) when the crawl cannot run or fails, and CrawlCancelled
     when ``cancelled()`` turns true between phases or batches of files. ``commit(tx, summary)``
     runs in the writing transaction just before it commits; if it raises, nothing is written.
+    ``events``: the EventBridge envelopes a CRAWL_EVENT_MODE crawl consumes (``[]``: none, so
+    it crawls nothing); None lists every target (its first crawl). Other crawlers ignore it.
     """
     options = Options.from_glue(crawler)
-    if options.recrawl == EVENTS:
-        raise CrawlError("CRAWL_EVENT_MODE needs S3 event notifications, which this version of adhere does not read yet")
+    picked: crawl_events.Picked | None = None
+    if options.recrawl == EVENTS and events is None:
+        log("CRAWL_EVENT_MODE: no crawl of this crawler succeeded since it was created or updated: every "
+            "target is listed (the crawl is not running in S3 event mode)")  # fmt: skip
+    elif options.recrawl == EVENTS:
+        log("The crawl is running by consuming Amazon S3 events.")
+        picked = crawl_events.pick(options.targets, events or [], log)
+        log(f"{picked.events} events name {picked.objects} objects in {picked.folder_count} folders to crawl"
+            + (f"; {sum(picked.ignored.values())} ignored" if picked.ignored else ""))  # fmt: skip
+    partial = options.recrawl == NEW_FOLDERS or picked is not None  # it lists some folders only
 
     last = [time.monotonic()]
 
@@ -70,10 +91,15 @@ def crawl(db: store.Store, crawler: Mapping[str, Any], *, crawl_id: str,
 
     started = time.monotonic()
     check()
-    catalogued = _catalogued(db, options) if options.recrawl == NEW_FOLDERS else {}
+    catalogued = _catalogued(db, options) if partial else {}
     found: list[tuple[Target, inventory.Inventory, dict[Parts, Parts | None] | None]] = []
     for target in options.targets:
-        found.append(_take(target, catalogued.get(target.url), log, check))
+        if picked is not None:
+            found.append(_take_events(target, picked.folders[target.url], catalogued[target.url], log, check))
+        else:
+            found.append(_take(target, catalogued.get(target.url), log, check))
+            if options.recrawl == EVENTS and found[-1][1].single_file:
+                raise CrawlError(f"S3Targets {target.path}: CRAWL_EVENT_MODE crawls a folder, not one file")
         check()
     listed = time.monotonic()
     with db.transaction() as tx:
@@ -82,24 +108,27 @@ def crawl(db: store.Store, crawler: Mapping[str, Any], *, crawl_id: str,
             log(f"created database {options.database}")
         existing = store.catalog.find_tables(tx, options.database)
         proposals = _propose(options, found, existing, log)
-        # an incremental crawl counts the tables it found in new folders, a full crawl every table
-        counted = [p for p in proposals if options.recrawl != NEW_FOLDERS or p.current is None]
+        # an incremental or event crawl counts the tables it found in new folders, a full crawl every table
+        counted = [p for p in proposals if not partial or p.current is None]
         if options.table_threshold is not None and len(counted) > options.table_threshold:
             raise CrawlError(f"the crawl found {len(counted)} tables, more than CrawlerOutput.Tables."
                              f"TableThreshold ({options.table_threshold}): nothing was written")  # fmt: skip
         check()
         policy = reconcile.Policy(options.name, crawl_id, options.update, options.delete,
                                   options.merge_new_columns, options.inherit_from_table,
-                                  partial=options.recrawl == NEW_FOLDERS)  # fmt: skip
+                                  partial=options.recrawl == NEW_FOLDERS, events=picked is not None)  # fmt: skip
         writer = reconcile.Writer(tx, options.database, policy, log)
         for proposal in proposals:
             writer.table(proposal)
-        if not policy.partial:
+        if not partial:
             for table in _gone(options, proposals, existing):
                 writer.gone(table)
+        writer.summary.read = _read(options, found, picked)
         check()
         commit(tx, writer.summary)
     summary = writer.summary
+    if picked is not None:
+        log(f"crawled {picked.objects} objects in {picked.folder_count} folders from {picked.events} events")
     log(f"crawl {crawl_id} of {options.name}: listed and classified in {listed - started:.2f} s, wrote in "
         f"{time.monotonic() - listed:.2f} s; tables {summary.tables_created} created, {summary.tables_updated} "
         f"updated, {summary.tables_deleted} deleted; partitions {summary.partitions_created} created, "
@@ -159,6 +188,59 @@ def _take(target: Target, catalogued: Catalogued | None, log: Callable[[str], No
     return target, found, new
 
 
+def _take_events(target: Target, folders: Mapping[Parts, set[str]], catalogued: Catalogued,
+                 log: Callable[[str], None],
+                 check: Callable[..., None]) -> tuple[Target, inventory.Inventory, dict[Parts, Parts | None]]:  # fmt: skip
+    """List and classify the files directly in the folders events named (none: nothing is
+    listed), each returned with the table root it belongs to or the new folder it starts."""
+    started = time.monotonic()
+    new = _event_folders(folders, catalogued)
+    if not folders:
+        log(f"{target.path}: no event names an object below it: nothing listed")
+        return target, inventory.Inventory([]), new
+    try:
+        exclude = globs.compile(target.exclusions) if target.exclusions else None
+        found = inventory.take(target.path, exclude=exclude, files_in=["/".join(folder) for folder in folders],
+                               log=log, check=lambda: check(now=False))  # fmt: skip
+    except errors.InvalidInputException as exc:  # StorageError too
+        raise CrawlError(f"S3Targets {target.path}: {exc}") from exc
+    log(f"{target.path}: {found.files} files listed in the {len(folders)} folders events named, "
+        f"{found.classified} classified, {found.skipped} skipped, {len(found.leaves)} leaf folders "
+        f"({time.monotonic() - started:.2f} s)")  # fmt: skip
+    return target, found, new
+
+
+def _event_folders(folders: Iterable[Parts], catalogued: Catalogued) -> dict[Parts, Parts | None]:
+    """What ``_incremental`` takes, for folders events named: a folder in a partitioned table
+    (``_fits`` judges it) or an unpartitioned table's own folder, with its table root; else the
+    first folder on its way down that no table holds, whose new table it plans (root None)."""
+    ancestors = {root[:i] for root in catalogued for i in range(len(root))}
+    out: dict[Parts, Parts | None] = {}
+    for folder in folders:
+        root = max((r for r in catalogued if folder[: len(r)] == r), key=len, default=None)
+        if root is not None and (catalogued[root][0] or folder == root):
+            out[folder] = root
+            continue
+        start = 0 if root is None else len(root) + 1
+        top = next((folder[:i] for i in range(start, len(folder) + 1)
+                    if folder[:i] not in ancestors and folder[:i] not in catalogued), folder)  # fmt: skip
+        out.setdefault(top, None)
+    return out
+
+
+def _read(options: Options, found: Sequence[tuple[Target, inventory.Inventory, Any]],
+          picked: crawl_events.Picked | None) -> dict[str, Any]:  # fmt: skip
+    """What the crawl read, for its summary: files and leaf folders, and what its events named."""
+    mode = "events" if picked is not None else "new folders" if options.recrawl == NEW_FOLDERS else "everything"
+    read: dict[str, Any] = {"mode": mode, "files_listed": sum(inv.files for _, inv, _ in found),
+                            "files_classified": sum(inv.classified for _, inv, _ in found),
+                            "files_skipped": sum(inv.skipped for _, inv, _ in found),
+                            "leaf_folders": sum(len(inv.leaves) for _, inv, _ in found)}  # fmt: skip
+    if picked is not None:
+        read.update(picked.read())
+    return read
+
+
 # --- deciding tables -----------------------------------------------------------------------------
 
 
@@ -216,10 +298,11 @@ def _plan(options: Options, target: Target, leaves: Sequence[inventory.Leaf], un
 def _incremental(options: Options, target: Target, leaves: Sequence[inventory.Leaf], new: Mapping[Parts, Parts | None],
                  by_location: Mapping[str, list[store.catalog.Table]], taken: set[str],
                  log: Callable[[str], None]) -> list[reconcile.Proposal]:  # fmt: skip
-    """New folders: partitions of the tables they belong to, or new tables of their own."""
+    """New folders (or folders events named): partitions of the tables they belong to, an
+    unpartitioned table's own folder, or new tables of their own."""
     groups: dict[Parts, list[inventory.Leaf]] = {}
     for leaf in leaves:
-        folder = next((leaf.parts[:i] for i in range(len(leaf.parts), 0, -1) if leaf.parts[:i] in new), None)
+        folder = next((leaf.parts[:i] for i in range(len(leaf.parts), -1, -1) if leaf.parts[:i] in new), None)
         if folder is not None:
             groups.setdefault(folder, []).append(leaf)
     additions: dict[str, reconcile.Proposal] = {}
@@ -235,24 +318,28 @@ def _incremental(options: Options, target: Target, leaves: Sequence[inventory.Le
         proposal = additions.get(table.name)
         if proposal is None:
             keys = tuple(name for name, _ in table.partition_keys)
-            proposal = additions[table.name] = reconcile.Proposal(table.name, location, keys, [], [], current=table)
+            proposal = additions[table.name] = reconcile.Proposal(table.name, location, keys, [], [],
+                                                                  target.exclusions, current=table)  # fmt: skip
         for leaf in members:
+            if not proposal.partition_keys and leaf.parts == root:  # the whole of an unpartitioned table
+                proposal.leaves.append(leaf)
+                continue
             values = _fits(table, leaf, root, target, log)
             if values is not None:
                 proposal.partitions.append((values, folder_url(target.url, leaf.parts), leaf))
                 proposal.leaves.append(leaf)
-    return [*out, *(p for p in additions.values() if p.partitions)]
+    return [*out, *(p for p in additions.values() if p.leaves)]
 
 
 def _fits(table: store.catalog.Table, leaf: inventory.Leaf, root: Parts, target: Target,
           log: Callable[[str], None]) -> tuple[str, ...] | None:  # fmt: skip
-    """A new folder's partition values in ``table``, or None (logged) when it does not fit:
+    """A folder's partition values in ``table``, or None (logged) when it does not fit:
     another depth, other keys, another format, or a schema that differs too much."""
     where = f"{target.path.rstrip('/')}/{'/'.join(leaf.parts)}"
     rel = leaf.parts[len(root):]
     keys = [name for name, _ in table.partition_keys]
     if len(rel) != len(keys):
-        log(f"skipped new folder {where}: not at the depth of table {table.name}'s partitions")
+        log(f"skipped folder {where}: not at the depth of table {table.name}'s partitions")
         return None
     values = []
     for key, folder in zip(keys, rel, strict=True):
@@ -262,18 +349,18 @@ def _fits(table: store.catalog.Table, leaf: inventory.Leaf, root: Parts, target:
         elif _UNNAMED.fullmatch(key):
             values.append(folder)
         else:
-            log(f"skipped new folder {where}: {folder!r} is not a value of table {table.name}'s key {key}")
+            log(f"skipped folder {where}: {folder!r} is not a value of table {table.name}'s key {key}")
             return None
     parameters = table.definition.get("Parameters") or {}
     if (parameters.get("classification"), parameters.get("compressionType"), parameters.get("delimiter", "")) != (
             leaf.kind.classification, leaf.kind.compression, leaf.kind.delimiter):  # fmt: skip
-        log(f"skipped new folder {where}: {leaf.kind.label} ({leaf.kind.compression}) files, not the format of "
+        log(f"skipped folder {where}: {leaf.kind.label} ({leaf.kind.compression}) files, not the format of "
             f"table {table.name}")  # fmt: skip
         return None
     columns = tuple((str(c.get("Name")), str(c.get("Type"))) for c in _descriptor(table.definition).get("Columns") or [])
     score = schemas.similarity(leaf.columns, columns)
     if score <= layout.THRESHOLD:
-        log(f"skipped new folder {where}: its schema differs too much from table {table.name}'s "
+        log(f"skipped folder {where}: its schema differs too much from table {table.name}'s "
             f"(similarity {score:.2f})")  # fmt: skip
         return None
     return tuple(values)

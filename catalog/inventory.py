@@ -185,9 +185,10 @@ class Skips:
 
 
 def take(include_path: str, *, exclude: globs.Exclusions | None = None, under: Iterable[str] | None = None,
-         sample_size: int | None = None, log: Callable[[str], None] = print,
+         files_in: Iterable[str] | None = None, sample_size: int | None = None, log: Callable[[str], None] = print,
          check: Callable[[], None] = lambda: None, workers: int | None = None) -> Inventory:  # fmt: skip
-    """List ``include_path`` (only the folders ``under``, when given), classify its files and
+    """List ``include_path`` (only the folders ``under``, when given; only the files directly in
+    the folders ``files_in``, when given: ``storage.list_files_in``), classify its files and
     settle its leaf folders. ``check`` runs between batches and raises to stop the crawl;
     a ``storage.StorageError`` from the listing propagates (the target cannot be crawled),
     one from reading a file only skips that file. ``workers``: processes for local files,
@@ -198,7 +199,9 @@ def take(include_path: str, *, exclude: globs.Exclusions | None = None, under: I
     remote = include_path[:5].lower() == storage.S3
     batch: list[Item] = []
     with _Classifier(remote, workers, folders, skips) as classifier:
-        for obj in storage.list_objects(include_path, exclude=exclude, under=under):
+        listing = (storage.list_objects(include_path, exclude=exclude, under=under) if files_in is None
+                   else storage.list_files_in(include_path, files_in, exclude=exclude))  # fmt: skip
+        for obj in listing:
             inventory.files += 1
             if obj.url.rstrip("/") == include_path.rstrip("/"):
                 inventory.single_file = obj.url

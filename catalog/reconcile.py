@@ -11,6 +11,10 @@ CrawlerOutput rules, glue-semantics.md §5.1, §5.3, Appendix B.1).
   classification, compression, delimiter or partition keys deprecate the table instead.
 - Data that is gone follows ``DeleteBehavior``; deprecating sets ``DEPRECATED_BY_CRAWLER`` to
   the time in epoch milliseconds, as Glue does, and counts as a deletion in the Summary.
+- A crawl that saw some folders only finds nothing gone. CRAWL_NEW_FOLDERS_ONLY only adds
+  partitions to the tables it found; CRAWL_EVENT_MODE (``Policy.events``) also updates the
+  partitions it crawled again and their table: its columns merged with theirs, its statistics
+  counting them anew (``seen_table_input``); the partitions it did not see stay as they are.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class Summary:
         # the details behind the counts: attributes, not fields (asdict and == see counts only)
         self.tables: dict[str, list[str]] = {}  # action -> table names
         self.partitions: dict[str, dict[str, int]] = {}  # action -> table -> partitions
+        self.read: dict[str, Any] = {}  # what the crawl read: files, folders, events (the crawler's)
 
     def to_glue(self) -> dict[str, Any]:
         """Glue's Summary: ``{"TABLE"|"PARTITION": {"ADD"|"UPDATE"|"DELETE": "<JSON>"}}``, each JSON
@@ -101,6 +106,7 @@ class Policy:
     merge_new_columns: bool = False
     inherit_from_table: bool = False
     partial: bool = False  # an incremental crawl: it saw new folders only, so nothing is "gone"
+    events: bool = False  # CRAWL_EVENT_MODE: it saw its events' folders only: updates those, nothing is "gone"
 
 
 @dataclass
@@ -144,6 +150,13 @@ class Writer:
             return
         if self.policy.partial:  # CRAWL_NEW_FOLDERS_ONLY: new partitions only (updates are LOG)
             self._create_partitions(proposal, current.definition, current.name)
+            return
+        if self.policy.events:  # CRAWL_EVENT_MODE: what it saw; the other partitions stay
+            values = [v for v, _, _ in proposal.partitions] if current.partition_keys else []
+            have = store.catalog.get_partitions(self.tx, self.database, current.name, values)  # those crawled again
+            effective = self._update(current, seen_table_input(proposal, self.policy, current, list(have.values())))
+            if effective is not None:
+                self._partitions(proposal, current, effective, have=have, complete=False)
             return
         effective = self._update(current, table_input(proposal, self.policy))
         if effective is not None:
@@ -218,13 +231,18 @@ class Writer:
         created = store.catalog.create_partitions(self.tx, self.database, name, inputs, self.now)
         self.summary.partition("ADD", name, len(created))
 
-    def _partitions(self, proposal: Proposal, current: store.catalog.Table, table: dict[str, Any]) -> None:
+    def _partitions(self, proposal: Proposal, current: store.catalog.Table, table: dict[str, Any], *,
+                    have: Mapping[str, store.catalog.Partition] | None = None, complete: bool = True) -> None:  # fmt: skip
+        """Create and update the proposal's partitions; when ``complete`` (it lists every folder
+        of the table), those it lacks are gone. ``have``: the table's partitions, if read."""
         keys = [str(k.get("Name")) for k in table.get("PartitionKeys") or []]
         old_keys = [name for name, _ in current.partition_keys]
         if keys != list(proposal.partition_keys):
             self._create_partitions(proposal, table, current.name)  # logs why nothing is written
             return
-        have = {p.values_key: p for p in store.catalog.find_partitions(self.tx, current)} if old_keys else {}
+        if have is None:
+            have = {p.values_key: p for p in store.catalog.find_partitions(self.tx, current)} if old_keys else {}
+        have = dict(have)
         new: list[tuple[Values, dict[str, Any]]] = []
         updated = changed = 0
         for values, location, leaf in proposal.partitions:
@@ -243,6 +261,8 @@ class Writer:
             created = store.catalog.create_partitions(self.tx, self.database, current.name, new, self.now)
             self.summary.partition("ADD", current.name, len(created))
         self.summary.partition("UPDATE", current.name, updated)
+        if not complete:
+            return
         if keys != old_keys:  # the table's keys changed: partitions of the old shape cannot stay
             misfits = [p.values for p in have.values() if len(p.values) != len(keys)]
             gone = store.catalog.delete_partitions(self.tx, self.database, current.name, misfits)
@@ -274,17 +294,21 @@ class Writer:
 # --- shapes --------------------------------------------------------------------------------------
 
 
-def table_input(proposal: Proposal, policy: Policy) -> dict[str, Any]:
-    """The TableInput a crawler writes for ``proposal`` (its columns merged over its leaves)."""
+def table_input(proposal: Proposal, policy: Policy, *, columns: inventory.Columns | None = None,
+                statistics: tuple[int, int, int, int] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The TableInput a crawler writes for ``proposal``: its columns merged over its leaves and
+    its statistics theirs, unless given (``statistics``: objects, size, records, average record size)."""
     leaves = proposal.leaves
-    columns: inventory.Columns = leaves[0].columns
-    for leaf in leaves[1:]:
-        if leaf.columns != columns:
-            columns = schemas.merge(columns, leaf.columns)
-    records = sum(leaf.records for leaf in leaves)
-    average = round(sum(leaf.average_record_size * leaf.records for leaf in leaves) / records) if records else 0
-    parameters = _parameters(leaves[0], policy.crawler, sum(leaf.objects for leaf in leaves),
-                             sum(leaf.size for leaf in leaves), records, average)  # fmt: skip
+    if columns is None:
+        columns = leaves[0].columns
+        for leaf in leaves[1:]:
+            if leaf.columns != columns:
+                columns = schemas.merge(columns, leaf.columns)
+    if statistics is None:
+        records = sum(leaf.records for leaf in leaves)
+        average = round(sum(leaf.average_record_size * leaf.records for leaf in leaves) / records) if records else 0
+        statistics = (sum(leaf.objects for leaf in leaves), sum(leaf.size for leaf in leaves), records, average)
+    parameters = _parameters(leaves[0], policy.crawler, *statistics)
     parameters["CRAWL_RUN_ID"] = policy.crawl_id
     if proposal.exclusions:
         parameters["exclusions"] = json.dumps(list(proposal.exclusions))
@@ -292,6 +316,41 @@ def table_input(proposal: Proposal, policy: Policy) -> dict[str, Any]:
     return {"Name": proposal.name, "Owner": "owner", "Retention": 0, "StorageDescriptor": descriptor,
             "PartitionKeys": [{"Name": key, "Type": "string"} for key in proposal.partition_keys],
             "TableType": "EXTERNAL_TABLE", "Parameters": parameters}  # fmt: skip
+
+
+def seen_table_input(proposal: Proposal, policy: Policy, current: store.catalog.Table,
+                     seen: Sequence[store.catalog.Partition]) -> dict[str, Any]:  # fmt: skip
+    """The TableInput of a table some of whose folders a CRAWL_EVENT_MODE crawl listed: an
+    unpartitioned table's is its folder's, as a full crawl writes it; a partitioned one keeps
+    what its other partitions hold: its columns with the new folders' merged in (never dropped),
+    its statistics with those of the partitions crawled again (``seen``) replaced by theirs."""
+    if not current.partition_keys:
+        return table_input(proposal, policy)
+    old = current.definition
+    fresh = table_input(proposal, policy)
+    before = tuple((str(c.get("Name")), str(c.get("Type"))) for c in _descriptor_of(old).get("Columns") or []
+                   if isinstance(c, Mapping) and c.get("Name"))  # fmt: skip
+    found = tuple((c["Name"], c["Type"]) for c in fresh["StorageDescriptor"]["Columns"])
+    columns = schemas.merge(before, found) if before and before != found else found
+    total = _statistics(old.get("Parameters") or {})
+    gone = [_statistics(p.definition.get("Parameters") or {}) for p in seen]
+    new = _statistics(fresh["Parameters"])
+    objects, size, records = (max(total[i] - sum(g[i] for g in gone) + new[i], 0) for i in range(3))
+    weight = total[3] * total[2] - sum(g[3] * g[2] for g in gone) + new[3] * new[2]  # record bytes
+    average = round(weight / records) if records and weight > 0 else 0
+    return table_input(proposal, policy, columns=columns, statistics=(objects, size, records, average))
+
+
+def _statistics(parameters: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """(objectCount, sizeKey, recordCount, averageRecordSize) of a table's or partition's
+    parameters; 0 for what is missing or not a number."""
+    out = []
+    for key in ("objectCount", "sizeKey", "recordCount", "averageRecordSize"):
+        try:
+            out.append(int(parameters.get(key) or 0))
+        except (TypeError, ValueError):
+            out.append(0)
+    return out[0], out[1], out[2], out[3]
 
 
 def partition_input(values: Values, location: str, leaf: inventory.Leaf, table: Mapping[str, Any],

@@ -101,6 +101,33 @@ def list_objects(
     return _walk_local(root, base_url, exclude, covers, prefixes)
 
 
+def list_files_in(include_path: str, folders: Iterable[str], *,
+                  exclude: Callable[[str], bool] | None = None) -> Iterator[Object]:  # fmt: skip
+    """The files directly in ``folders`` (relative to the include path, ``""`` for the include
+    path itself), not in their subfolders: folder after folder, in key order.
+
+    For CRAWL_EVENT_MODE, which lists the folders its S3 events name and nothing else (S3: one
+    delimiter listing per folder). A missing folder lists nothing, as do hidden ones and those
+    ``exclude`` covers; ``exclude(key)`` drops a file. The include path must be a folder (the
+    mode's rule): one naming a file is a ``StorageError``, raised here, as a bad one is.
+    """
+    wanted = sorted({f.strip("/") for f in folders}, key=lambda f: f"{f}/" if f else "")
+    if any(".." in f.split("/") for f in wanted):
+        raise StorageError(f"a folder to list leaves the include path: {sorted(folders)}")
+    covers = exclude.covers if isinstance(exclude, globs.Exclusions) else None
+    wanted = [f for f in wanted if not f or not (_hidden_key(f) or (covers is not None and covers(f)))]
+    if _is_s3(include_path):
+        bucket, base = _parse_s3(include_path)
+        if _check_s3(include_path, bucket, base) is not None:
+            raise StorageError(f"include path {include_path} is a file, not a folder")
+        return _files_in_s3(include_path, bucket, base, wanted, exclude)
+    root = _local_path(include_path)
+    if not stat.S_ISDIR(_check_local(include_path, root)):
+        raise StorageError(f"include path {include_path} is a file, not a folder")
+    scheme = FILE if include_path[:7].lower() == FILE else ""
+    return _files_in_local(root, f"{scheme}{root.rstrip(os.sep)}", wanted, exclude)
+
+
 def list_folders(include_path: str, depth: int, *, exclude: globs.Exclusions | None = None) -> Iterator[str]:
     """The folders exactly ``depth`` levels below ``include_path`` (relative, in key order).
 
@@ -128,6 +155,12 @@ def include_name(include_path: str) -> str:
     path = include_path[len(S3):] if _is_s3(include_path) else _local_path(include_path)
     segments = [s for s in path.replace(os.sep, "/").split("/") if s]
     return segments[-1] if segments else ""
+
+
+def real_path(location: str) -> str | None:
+    """A local location's absolute path with its symbolic links resolved (None for S3), as a
+    watched folder names itself in its events."""
+    return None if _is_s3(location) else os.path.realpath(_local_path(location))
 
 
 def include_level(include_path: str) -> int:
@@ -237,14 +270,35 @@ def _walk_folder(root: str, base_url: str, rel: str, exclude: Callable[[str], bo
             continue
         if exclude is not None and exclude(key):
             continue
-        try:
-            info = entry.stat()  # follows a symlinked file to its target
-        except FileNotFoundError:  # removed since the folder was read, or a dangling link
+        found = _file(entry, base_url, key)
+        if found is not None:
+            yield found
+
+
+def _file(entry: os.DirEntry[str], base_url: str, key: str) -> Object | None:
+    """A folder entry's file (None when it is gone, or not a regular file)."""
+    try:
+        info = entry.stat()  # follows a symlinked file to its target
+    except FileNotFoundError:  # removed since the folder was read, or a dangling link
+        return None
+    except OSError as exc:
+        raise StorageError(f"cannot read {entry.path}: {exc.strerror or exc}") from exc
+    return _local_object(f"{base_url}/{key}", key, info) if stat.S_ISREG(info.st_mode) else None
+
+
+def _files_in_local(root: str, base_url: str, folders: list[str],
+                    exclude: Callable[[str], bool] | None) -> Iterator[Object]:  # fmt: skip
+    for rel in folders:
+        path = os.path.join(root, *rel.split("/")) if rel else root
+        if not os.path.isdir(path):  # gone, or a file now
             continue
-        except OSError as exc:
-            raise StorageError(f"cannot read {entry.path}: {exc.strerror or exc}") from exc
-        if stat.S_ISREG(info.st_mode):
-            yield _local_object(f"{base_url}/{key}", key, info)
+        for sort_key, entry in _scan(path, rel):
+            key = f"{rel}/{entry.name}" if rel else entry.name
+            if sort_key.endswith("/") or (exclude is not None and exclude(key)):
+                continue
+            found = _file(entry, base_url, key)
+            if found is not None:
+                yield found
 
 
 def _folders_local(root: str, rel: str, depth: int, covers: Callable[[str], bool] | None) -> Iterator[str]:
@@ -348,6 +402,22 @@ def _walk_s3(include_path: str, bucket: str, base: str, exclude: Callable[[str],
                     if not key or key.endswith("/") or _hidden_key(key):
                         continue
                     if exclude is not None and exclude(key):
+                        continue
+                    url = f"{S3}{bucket}/{item['Key']}"
+                    yield Object(url, key, item["Size"], item["LastModified"].astimezone(UTC))
+        except _s3_errors() as exc:
+            raise _s3_error("list", include_path, exc) from exc
+
+
+def _files_in_s3(include_path: str, bucket: str, base: str, folders: list[str],
+                 exclude: Callable[[str], bool] | None) -> Iterator[Object]:  # fmt: skip
+    paginator = _client().get_paginator("list_objects_v2")
+    for rel in folders:
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=f"{base}{rel}/" if rel else base, Delimiter="/"):
+                for item in page.get("Contents", ()):
+                    key = item["Key"][len(base):]
+                    if not key or key.endswith("/") or _hidden_key(key) or (exclude is not None and exclude(key)):
                         continue
                     url = f"{S3}{bucket}/{item['Key']}"
                     yield Object(url, key, item["Size"], item["LastModified"].astimezone(UTC))

@@ -570,8 +570,8 @@ def test_cancelled_is_honoured_between_phases_and_batches(db: store.Store, tmp_p
 def test_bad_definitions_fail_clearly(db: store.Store, tmp_path: Path) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         (definition(tmp_path, Configuration="{not json"), "Configuration is not valid JSON"),
-        (definition(tmp_path, RecrawlPolicy={"RecrawlBehavior": "CRAWL_EVENT_MODE"}),
-         "CRAWL_EVENT_MODE needs S3 event notifications, which this version of adhere does not read yet"),
+        (definition(tmp_path, RecrawlPolicy={"RecrawlBehavior": "CRAWL_EVENT_MODE"}, target={"SampleSize": 5}),
+         "CRAWL_EVENT_MODE does not support Amazon S3 sampling"),
         (definition(tmp_path / "missing"), f"include path {tmp_path / 'missing'} does not exist"),
         (definition(tmp_path, target={"Exclusions": ["[z-a]"]}), "reversed range"),
         (definition(tmp_path, target={"SampleSize": 250}), "SampleSize must be a whole number from 1 to 249"),
