@@ -26,32 +26,35 @@ def already_started(crawler_name: str) -> str:
 
 
 def start(tx: store.Tx, crawler_name: str, *, workflow_run_id: str | None = None,
-          trigger_name: str | None = None) -> Crawl:
+          trigger_name: str | None = None, chain_id: str | None = None, direct: bool | None = None) -> Crawl:
     """A RUNNING crawl for an orchestrator to claim. Started directly, a crawler already crawling
     is refused (CrawlerRunningException); started in a workflow run, that node's crawl is
     recorded FAILED instead, with its completion event (Glue's rule), and so is a crawler that
-    no longer exists."""
-    direct = workflow_run_id is None and trigger_name is None
+    no longer exists. ``direct`` (by default: neither a run nor a trigger starts it) refuses instead."""
+    if direct is None:
+        direct = workflow_run_id is None and trigger_name is None
     if store.definitions.get(tx, "crawler", crawler_name) is None:
         if direct:
             raise errors.EntityNotFoundException(f"Crawler entry with name {crawler_name} does not exist")
-        return _failed(tx, crawler_name, workflow_run_id, trigger_name, f"Crawler {crawler_name} not found")
+        return _failed(tx, crawler_name, workflow_run_id, trigger_name, chain_id, f"Crawler {crawler_name} not found")
     if store.crawls.active(tx, [crawler_name]):
         if direct:
             raise errors.CrawlerRunningException(already_started(crawler_name))
-        return _failed(tx, crawler_name, workflow_run_id, trigger_name, already_started(crawler_name))
-    crawl = Crawl(store.new_id("cr"), crawler_name, workflow_run_id, trigger_name, "RUNNING", None, store.now(), None)
+        return _failed(tx, crawler_name, workflow_run_id, trigger_name, chain_id, already_started(crawler_name))
+    crawl = Crawl(store.new_id("cr"), crawler_name, workflow_run_id, trigger_name, "RUNNING", None, store.now(), None,
+                  chain_id=chain_id)
     if not store.crawls.insert_if_idle(tx, crawl):  # a rival's crawl committed meanwhile (PostgreSQL)
         if direct:
             raise errors.CrawlerRunningException(already_started(crawler_name)) from None
-        return _failed(tx, crawler_name, workflow_run_id, trigger_name, already_started(crawler_name))
+        return _failed(tx, crawler_name, workflow_run_id, trigger_name, chain_id, already_started(crawler_name))
     return crawl
 
 
 def _failed(tx: store.Tx, crawler_name: str, workflow_run_id: str | None, trigger_name: str | None,
-            message: str) -> Crawl:
+            chain_id: str | None, message: str) -> Crawl:
     stamp = store.now()
-    crawl = Crawl(store.new_id("cr"), crawler_name, workflow_run_id, trigger_name, "FAILED", message, stamp, stamp)
+    crawl = Crawl(store.new_id("cr"), crawler_name, workflow_run_id, trigger_name, "FAILED", message, stamp, stamp,
+                  chain_id=chain_id)
     store.crawls.insert(tx, crawl)
     completed(tx, crawl)
     return crawl
@@ -90,7 +93,8 @@ def end(tx: store.Tx, crawl_id: str, state: str, error_message: str | None = Non
 
 def completed(tx: store.Tx, crawl: Crawl) -> None:
     store.outbox.insert(tx, store.outbox.CRAWL_COMPLETED, workflow_run_id=crawl.workflow_run_id,
-                        payload={"crawler_name": crawl.crawler_name, "state": crawl.state, "crawl_id": crawl.id})
+                        payload={"crawler_name": crawl.crawler_name, "state": crawl.state, "crawl_id": crawl.id,
+                                 **({"chain_id": crawl.chain_id} if crawl.chain_id else {})})
 
 
 def state_change(crawl: Crawl, *, account: str | None = None, region: str | None = None) -> dict[str, Any] | None:

@@ -145,6 +145,24 @@ class CrawlerStoppingException(GlueError):
 
     code = "CrawlerStoppingException"
 
+class SchedulerRunningException(GlueError):
+    """The crawler's schedule is already SCHEDULED."""
+
+    code = "SchedulerRunningException"
+
+
+class SchedulerNotRunningException(GlueError):
+    """The crawler's schedule is NOT_SCHEDULED."""
+
+    code = "SchedulerNotRunningException"
+
+
+class NoScheduleException(GlueError):
+    """The crawler has no schedule to start."""
+
+    code = "NoScheduleException"
+
+
 
 class EngineError(AdhereError):
     """An engine could not run a job."""

@@ -37,6 +37,7 @@ class Request:
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     not_before: dt.datetime | None = None
     owner: str | None = None
+    chain_id: str | None = None  # started along a chain of standalone triggers
 
 
 def create(tx: store.Tx, requests: Sequence[Request], *, direct: bool) -> list[JobRun]:
@@ -72,6 +73,7 @@ def _admit(request: Request, job: Definition | None, occupied: Counter[str], sta
         "trigger_name": request.trigger_name, "attempt": request.attempt,
         "previous_run_id": request.previous_run_id, "arguments": dict(request.arguments),
         "predecessor_runs": [dict(p) for p in request.predecessor_runs], "not_before": request.not_before,
+        "chain_id": request.chain_id,
     }  # fmt: skip
     if job is None:
         if direct:
@@ -188,6 +190,7 @@ def complete(
             workflow_run_id=run.workflow_run_id, workflow_name=run.workflow_name,
             predecessor_runs=run.predecessor_runs, attempt=run.attempt + 1, previous_run_id=run.id,
             overrides={"timeout": run.timeout}, not_before=stamp + dt.timedelta(seconds=delay) if delay else None,
+            chain_id=run.chain_id,
         )  # fmt: skip
         retry = create(tx, [request], direct=False)[0]
     completion_event(tx, done, retry_id=retry.id if retry else None)
@@ -196,6 +199,8 @@ def complete(
 
 def completion_event(tx: store.Tx, run: JobRun, retry_id: str | None = None) -> None:
     payload = {"job_name": run.job_name, "state": run.state, "error_message": run.error_message, "retry_id": retry_id}
+    if run.chain_id:
+        payload["chain_id"] = run.chain_id
     store.outbox.insert(tx, store.outbox.JOB_RUN_COMPLETED, workflow_run_id=run.workflow_run_id,
                         job_run_id=run.id, payload=payload)
 

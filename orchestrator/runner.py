@@ -1,11 +1,12 @@
 """The orchestrator loop: one thread that wakes, lets each duty do its part in one transaction,
 commits, and then applies what the duties decided.
 
-It wakes on a job's end (pushed by its engine), on the next deadline, on ``wake()`` (work this
-process wrote, e.g. an API call) or on the poll tick that picks up work other processes wrote.
-The duties (recovery, dispatcher, watchdog, upkeep, crawls, scheduler, deliveries) decide from the rows
-and return effects; nothing in memory changes before the commit, so a failed transaction (a
-PostgreSQL deadlock, a lost connection) is simply tried again.
+It wakes on a job's end (pushed by its engine), on the next deadline (a timeout, a schedule's
+tick, a batch's window), on ``wake()`` (work this process wrote, e.g. an API call, or another
+process through ``store.wakeups``) or on the poll tick. The duties (recovery, dispatcher,
+watchdog, upkeep, a serve's schedules and event batches, crawls, scheduler, deliveries) decide
+from the rows and return effects; nothing in memory changes before the commit, so a failed
+transaction (a PostgreSQL deadlock, a lost connection) is simply tried again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from orchestrator.crawls import Crawls
 from orchestrator.deliveries import Deliveries
 from orchestrator.dispatcher import Dispatcher
 from orchestrator.effects import Effects
+from orchestrator.event_batches import EventBatches
 from orchestrator.recovery import Recovery
+from orchestrator.scheduled import Scheduled
 from orchestrator.scheduler import Scheduler
 from orchestrator.settings import Settings
 from orchestrator.upkeep import Upkeep
@@ -54,6 +57,16 @@ class Orchestrator:
         self.upkeep = Upkeep(self.id, self.dispatcher)
         self.deliveries = Deliveries()
         self.crawls = Crawls(self.id, settings, db, self.wake, scope)
+        # Schedules and event batches are a serve's: `adhere run` runs one workflow run only.
+        self.scheduled: Scheduled | None = None
+        self.event_batches: EventBatches | None = None
+        if serving:
+            self.scheduled = Scheduled(catch_up=settings.schedule_catch_up, min_interval=settings.min_schedule_interval,
+                                       account=settings.account_id, region=settings.region)
+            self.event_batches = EventBatches()
+        self._timed: tuple[Scheduled | EventBatches, ...] = tuple(
+            d for d in (self.scheduled, self.event_batches) if d is not None)
+        self._listener: store.wakeups.Listener | None = None
         sinks: list[Any] = list(settings.notification_sinks)
         if settings.notifications_file:
             sinks += notifications.load_file(settings.notifications_file)
@@ -61,6 +74,7 @@ class Orchestrator:
         # In this order: what ended and started is written before triggers are evaluated, and
         # runs are claimed with the slots the scheduler left.
         self._duties = (self.recovery.step, self.dispatcher.record, self.watchdog.step, self.upkeep.step,
+                        *(d.step for d in self._timed),
                         self.crawls.step, self.scheduler.step, self.dispatcher.claim, self.deliveries.step)
         self._woken = True  # read the store's unprocessed events on the first wake-up
         self._lock = threading.Lock()
@@ -71,11 +85,17 @@ class Orchestrator:
         self._next_poll = 0.0
         self._next_sweep = time.time() + SWEEP_EVERY
         self.error: BaseException | None = None
+        self.committed_at = time.time()  # the last wake-up whose transaction went through (health)
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> Orchestrator:
+        address = None
+        if self.serving:  # other processes that write work wake it at once (store.wakeups)
+            self._listener = store.wakeups.Listener(self.db, self.wake)
+            address = self._listener.start()
         with self.db.transaction() as tx:
-            store.orchestrators.register(tx, self.id, socket.gethostname(), os.getpid(), self.serving)
+            store.orchestrators.register(tx, self.id, socket.gethostname(), os.getpid(), self.serving,
+                                         wake_address=address)
         self._thread = threading.Thread(target=self._main, name="adhere-orchestrator", daemon=True)
         self._thread.start()
         return self
@@ -89,6 +109,8 @@ class Orchestrator:
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._signal.set()
+        if self._listener is not None:
+            self._listener.stop()
         if self._thread:
             self._thread.join(timeout)
         self.notifier.close(timeout=5)
@@ -100,6 +122,14 @@ class Orchestrator:
                 store.orchestrators.unregister(tx, self.id)
         except errors.StoreError:
             log.warning("could not unregister orchestrator %s", self.id)
+
+    def health(self) -> dict[str, Any]:
+        """What ``GET /health`` reports: "ok" while the loop runs and its transactions go through."""
+        alive = self._thread is not None and self._thread.is_alive() and self.error is None
+        stale = time.time() - self.committed_at
+        ok = alive and stale < max(30.0, 4 * self.settings.poll_interval)
+        return {"status": "ok" if ok else "failing", "orchestrator": self.id, "loop": "running" if alive else "stopped",
+                "last_commit_seconds_ago": round(stale, 3), "following": self.busy}
 
     @property
     def busy(self) -> bool:
@@ -124,9 +154,9 @@ class Orchestrator:
 
     def _sleep_time(self) -> float:
         wait = self._next_poll - time.time()
-        due = self.watchdog.next_due()
-        if due is not None:
-            wait = min(wait, due - time.time())
+        for due in (self.watchdog.next_due(), *(d.next_due() for d in self._timed)):
+            if due is not None:
+                wait = min(wait, due - time.time())
         return max(0.0, wait)
 
     # --- one wake-up ----------------------------------------------------------------------------
@@ -139,9 +169,10 @@ class Orchestrator:
             self._next_sweep = now + SWEEP_EVERY
         self.dispatcher.collect()
         due = (self.watchdog.next_due() or now + 1) <= now
+        timed = any(d.due(now) for d in self._timed)
         with self._lock:
             woken, self._woken = self._woken, False
-        if not (tick or due or woken or final or self.dispatcher.has_work() or self.crawls.has_work()):
+        if not (tick or due or timed or woken or final or self.dispatcher.has_work() or self.crawls.has_work()):
             return
         # Events other processes (or this one's service calls) wrote are read when woken or on the tick.
         self.scheduler.claim = tick or woken
@@ -150,7 +181,11 @@ class Orchestrator:
         # tick; from this one's service calls (Glue's API in a serve), seen when they wake it.
         if tick or woken:
             self.dispatcher.unowned = True
-        self.crawls.tick = (tick or woken) and not final
+        self.crawls.tick = (tick or woken or timed) and not final
+        if self.scheduled is not None:
+            self.scheduled.refresh |= woken
+        if self.event_batches is not None:
+            self.event_batches.tick = tick or woken
         effects = Effects()
         try:
             # The last wake-up only records (no scheduler): the completion events it writes are
@@ -164,6 +199,7 @@ class Orchestrator:
                     # crash of the database server. The others record what the run folders tell
                     # again after one (a run's end, its start).
                     tx.commit_durably()
+            self.committed_at = time.time()
         except errors.StoreError as exc:
             # Nothing was written and nothing in memory changed: go over it again.
             log.warning("store error, retrying: %s", exc)

@@ -10,6 +10,8 @@ needs no store URL), else through the store whose URL an `adhere run` passes in
     getResolvedOptions(argv, ["name", ...]) -> {"name": value}
     get_run_properties() -> dict[str, str]            # GetWorkflowRunProperties, this run
     put_run_properties({"key": "value"})              # PutWorkflowRunProperties, this run
+    events() -> list[dict]                            # the events whose batch started this run,
+                                                      # whole (Glue passes only aws:eventIds)
 
 The Data Catalog (``orchestrator.runtime_catalog``, loaded on first use of ``catalog``):
 
@@ -112,6 +114,29 @@ def put_run_properties(properties: Mapping[str, str]) -> None:
         workflow_runs.put_workflow_run_properties(db, name, run_id, properties)
     finally:
         db.close()
+
+
+def events() -> list[dict[str, Any]]:
+    """The EventBridge events of the batch that started this workflow run, in arrival order (an
+    empty list for a run no EVENT trigger started)."""
+    where, _name, run_id = _context()
+    from orchestrator import service
+    from orchestrator.service import events as service_events
+    from orchestrator.service import remote
+
+    if os.environ.get("ADHERE_ENDPOINT"):
+        db: Any = remote.Endpoint(where, credentials=_endpoint_credentials())
+        return list(service_events.get_workflow_run_events(db, run_id)["Events"])
+    db = service.connect(where)
+    try:
+        return list(service_events.get_workflow_run_events(db, run_id)["Events"])
+    finally:
+        db.close()
+
+
+def _endpoint_credentials() -> tuple[str, str, str | None]:
+    found = _credentials()
+    return found["aws_access_key_id"] or "", found["aws_secret_access_key"] or "", found.get("aws_session_token")
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator import crawl, deliveries, events, job_run, predicates, store
+from orchestrator import chains, crawl, deliveries, events, intake, job_run, predicates, store
 from orchestrator.effects import Effects
 from orchestrator.states import CRAWL_TERMINAL, JobRunState, TriggerType, WorkflowRunStatus
 from orchestrator.store.outbox import Event
@@ -79,6 +79,7 @@ class Scheduler:
         self.active_here = active_here
         self.claim = True  # read the events other processes wrote (the loop sets it per wake-up)
         self._snapshots: dict[str, Snapshot] = {}
+        self._event_triggers: list[intake.EventTrigger] | None = None  # read again when woken
         # Per workflow run and AND trigger: a watched job last seen without a wanted run (a hint
         # for _cannot_hold, checked against the store each time; never trusted on its own).
         self._witnesses: dict[str, dict[str, str]] = defaultdict(dict)
@@ -88,6 +89,8 @@ class Scheduler:
         the store; events the pass itself writes (runs that ended at once) are consumed too."""
         if tx.consumed is None:
             tx.consumed = []
+        if self.claim:  # woken or on the tick: EVENT triggers may have changed
+            self._event_triggers = None
         budget = _Budget(self.scope is not None, self.capacity(effects))
         batch = [*tx.consumed, *(store.outbox.claim(tx, scope=self.scope) if self.claim else ())]
         while batch:
@@ -98,13 +101,22 @@ class Scheduler:
 
     def _consume(self, tx: store.Tx, batch: Sequence[Event], budget: _Budget, effects: Effects) -> None:
         by_run: dict[str, list[Event]] = defaultdict(list)
+        if completions := [e for e in batch if chains.chained(e)]:
+            chains.fire(tx, completions, effects)
+        notices = []
         for event in batch:
             if event.kind == store.outbox.JOB_RUN_COMPLETED:
-                _announce(tx, event, effects)
+                notices.append(_announce(tx, event, effects))
             elif event.kind == store.outbox.CRAWL_COMPLETED:
-                _announce_crawl(tx, event, effects)
+                notices.append(_announce_crawl(tx, event, effects))
             if event.workflow_run_id:
                 by_run[event.workflow_run_id].append(event)
+        if notices := [n for n in notices if n is not None]:
+            # Completions are events for EVENT triggers too (one workflow starts on another's job).
+            if self._event_triggers is None:
+                self._event_triggers = intake.event_triggers(tx)
+            if self._event_triggers:
+                intake.receive(tx, notices, triggers=self._event_triggers, only_counted=True)
         # Every run is locked first, in id order: a pass then never waits for a run while it
         # holds job rows (job_run.create locks them), so two schedulers cannot deadlock.
         headers = store.workflow_runs.headers(tx, by_run)
@@ -227,7 +239,7 @@ class _Budget:
             self.left += 1
 
 
-def _announce(tx: store.Tx, event: Event, effects: Effects) -> None:
+def _announce(tx: store.Tx, event: Event, effects: Effects) -> dict[str, Any] | None:
     """"Glue Job State Change" for a job run that ended SUCCEEDED, FAILED, TIMEOUT or STOPPED:
     announced by whoever consumes its completion event, so exactly once, whatever ended it."""
     state = JobRunState(event.payload["state"])
@@ -235,13 +247,17 @@ def _announce(tx: store.Tx, event: Event, effects: Effects) -> None:
         message = event.payload.get("error_message") or events.DEFAULT_JOB_MESSAGES[state]
         notice = events.job_state_change(event.payload["job_name"], event.job_run_id, state, message, time=store.now())
         deliveries.record(tx, notice, event.payload["job_name"], event.job_run_id, effects)
+        return notice
+    return None
 
 
-def _announce_crawl(tx: store.Tx, event: Event, effects: Effects) -> None:
+def _announce_crawl(tx: store.Tx, event: Event, effects: Effects) -> dict[str, Any] | None:
     """"Glue Crawler State Change" for a crawl that ended SUCCEEDED or FAILED, once, like a job's."""
     ended = store.crawls.get(tx, event.payload["crawl_id"])
     if ended is not None and (notice := crawl.state_change(ended)) is not None:
         deliveries.record(tx, notice, None, None, effects)
+        return notice
+    return None
 
 
 def _action_node(action: Mapping[str, Any]) -> Node:

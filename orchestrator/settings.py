@@ -58,6 +58,16 @@ class Settings:
     endpoint: str | None = None
     # Requests with larger bodies are refused with 413 before they are read whole.
     max_request_bytes: int = 10 * 1024 * 1024
+    # Seconds two fire times of a cron schedule may be apart at least: Glue's 5 minutes
+    # (schedules.MIN_INTERVAL); less for local use, 0 allows every minute.
+    min_schedule_interval: float = 300.0
+    # A schedule tick missed while no serve ran: "none" (Glue) or "latest" (fires it once).
+    schedule_catch_up: str = "none"
+    # Event sources of `adhere serve`: folders whose new files are "Object Created" events
+    # (os.pathsep-separated), and SQS queue URLs of S3 event notifications (comma-separated;
+    # boto3 finds the endpoint, e.g. AWS_ENDPOINT_URL_SQS, and credentials as usual).
+    watch_folders: tuple[Path, ...] = ()
+    sqs_queues: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -154,6 +164,14 @@ def _paths(value: Any) -> tuple[Path, ...]:
     return tuple(Path(str(v)).expanduser().resolve() for v in items if str(v).strip())
 
 
+def _urls(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    urls = tuple(str(v).strip() for v in items if str(v).strip())
+    if bad := [u for u in urls if not u.startswith(("http://", "https://"))]:
+        raise ValueError(f"{bad[0]!r} is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)")
+    return urls
+
+
 def _account(value: Any) -> str:
     text = str(value)
     if not (len(text) == 12 and text.isdigit()):
@@ -185,6 +203,10 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "account_id": _account,
     "script_roots": _paths,
     "max_request_bytes": _number(int, 1, "a number of bytes"),
+    "min_schedule_interval": _number(float, 0, "a number of seconds"),
+    "schedule_catch_up": _choice("none", "latest"),
+    "watch_folders": _paths,
+    "sqs_queues": _urls,
 }
 
 
@@ -207,6 +229,19 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
             values[field.name] = raw
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return Settings(**values)
+
+
+def min_schedule_interval(environ: Mapping[str, str] | None = None) -> float:
+    """``ADHERE_MIN_SCHEDULE_INTERVAL`` alone, checked as ``load`` checks it: definition checks
+    need only this, and building the whole Settings would check (and fail on) all the others."""
+    env = os.environ if environ is None else environ
+    raw = env.get(ENV_PREFIX + "MIN_SCHEDULE_INTERVAL")
+    if raw is None or raw == "":
+        return Settings.min_schedule_interval
+    try:
+        return float(_CHECKS["min_schedule_interval"](raw))
+    except (TypeError, ValueError) as exc:
+        raise _bad("min_schedule_interval", str(exc)) from None
 
 
 def _bad(name: str, problem: str) -> Exception:

@@ -644,3 +644,36 @@ def _get_crawler_metrics(ctx: Context, body: Body) -> Mapping[str, Any]:
 
     return crawlers.get_crawler_metrics(ctx.db, body.get("CrawlerNameList"), body.get("NextToken"),
                                         _limit("GetCrawlerMetrics", body))
+
+
+@operation("StartCrawlerSchedule", wakes=True)
+def _start_crawler_schedule(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.start_crawler_schedule(ctx.db, body["CrawlerName"])
+
+
+@operation("StopCrawlerSchedule", wakes=True)
+def _stop_crawler_schedule(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.stop_crawler_schedule(ctx.db, body["CrawlerName"])
+
+
+@operation("UpdateCrawlerSchedule", wakes=True)
+def _update_crawler_schedule(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import crawlers
+
+    return crawlers.update_crawler_schedule(ctx.db, ctx.settings, body["CrawlerName"], body.get("Schedule"))
+
+
+def put_events(ctx: Context, body: Any) -> Mapping[str, Any]:
+    """EventBridge's PutEvents (``AWSEvents.PutEvents``), so boto3's events client works unchanged."""
+    from orchestrator import errors
+    from orchestrator.service import events
+
+    if not isinstance(body, Mapping) or not isinstance(body.get("Entries"), list):
+        raise errors.InvalidInputException("PutEvents needs Entries: a list of 1 to 10 events")
+    out = events.put_events(ctx.db, ctx.settings, body["Entries"])
+    ctx.wake()
+    return out

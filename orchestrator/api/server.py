@@ -32,7 +32,8 @@ log = logging.getLogger("adhere.api")
 
 JSON_TYPE = "application/x-amz-json-1.1"
 _ACCEPTED_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json")
-_SERVICES = frozenset({"AWSGlue", "Adhere"})  # Adhere.Call: service calls of `adhere --endpoint`
+# Adhere.Call: service calls of `adhere --endpoint`; AWSEvents.PutEvents: EventBridge's, for EVENT triggers.
+_SERVICES = frozenset({"AWSGlue", "Adhere", "AWSEvents"})
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -56,8 +57,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def app(db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: None,
-        workers: int = 40) -> ASGIApp:
-    """The ASGI application over ``db``; ``wake`` is the loop's (requests that start runs call it).
+        workers: int = 40, health: Callable[[], dict[str, Any]] | None = None) -> ASGIApp:
+    """The ASGI application over ``db``; ``wake`` is the loop's (requests that start runs call it);
+    ``GET /health`` answers ``health()`` (200 when its status is "ok", else 503).
 
     A bare ASGI callable rather than a framework's router: there is one route, and a framework's
     middleware stack cost a third of a request's CPU. Service functions run on ``workers``
@@ -75,6 +77,11 @@ def app(db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: 
         if scope["type"] != "http":
             return  # lifespan is off; websockets are not served
         request_id = secrets.token_hex(16).encode()
+        if scope["path"] == "/health" and scope["method"] == "GET":
+            report = health() if health is not None else {"status": "ok"}
+            await _respond(send, 200 if report.get("status") == "ok" else 503,
+                           json.dumps(report, default=str).encode(), request_id, [], b"application/json")
+            return
         if scope["path"] != "/" or scope["method"] != "POST":
             status = 405 if scope["path"] == "/" else 404
             await _respond(send, status, b"", request_id, [], b"text/plain")
@@ -142,6 +149,11 @@ def app(db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: 
             if name != "Call":
                 raise _Refused("UnknownOperationException", f"Unknown operation Adhere.{name[:80]}")
             return await loop.run_in_executor(pool, calls.call, ctx, raw)
+        if prefix == "AWSEvents":
+            if name != "PutEvents":
+                raise _Refused("UnknownOperationException", f"adhere answers only PutEvents of EventBridge, not {name[:80]}")
+            result = await loop.run_in_executor(pool, operations.put_events, ctx, _parse(raw))
+            return json.dumps(result, separators=(",", ":")).encode()
         handler = operations.TABLE.get(name)
         if handler is None:
             known = name in model.operation_names()
@@ -228,10 +240,11 @@ def check_binding(settings: Settings) -> str | None:
 class Server:
     """uvicorn on a thread of its own, beside the orchestrator loop."""
 
-    def __init__(self, db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, db: store.Store, settings: Settings, wake: Callable[[], None] = lambda: None,
+                 health: Callable[[], dict[str, Any]] | None = None) -> None:
         import uvicorn
 
-        config = uvicorn.Config(app(db, settings, wake), host=settings.host, port=settings.port,
+        config = uvicorn.Config(app(db, settings, wake, health=health), host=settings.host, port=settings.port,
                                 log_level="warning", access_log=False, lifespan="off",
                                 proxy_headers=False)
         self.server = uvicorn.Server(config)

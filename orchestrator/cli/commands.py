@@ -453,6 +453,7 @@ class App:
 
         if warning := server.check_binding(self.settings):
             self.say(warning)
+        display.log_json_lines()
         with orchestration.host(self.db, self.settings, serving=True) as wait:
             self.say(f"adhere serving {self.db.safe_url} with Glue's API on "
                      f"http://{self.settings.host}:{wait.port} (Ctrl-C to stop)")
@@ -460,7 +461,7 @@ class App:
         return 0
 
 
-_SERVE_FLAGS = ("host", "port", "access_keys_file", "insecure")
+_SERVE_FLAGS = ("host", "port", "access_keys_file", "insecure", "schedule_catch_up", "watch_folders", "sqs_queues")
 _ON_THE_STORE = ("serve", "db")  # with an endpoint too: `serve` hands it to its jobs
 
 

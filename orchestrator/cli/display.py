@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -261,6 +262,40 @@ def triggers_table(triggers: Sequence[Mapping[str, Any]]) -> Table:
         )
         if conds and len(pred.get("Conditions", [])) > 1:
             conds = f"{pred.get('Logical')}({conds})"
+        if trig.get("Schedule"):
+            conds = trig["Schedule"]
+        elif trig["Type"] == "EVENT":
+            batch = trig.get("EventBatchingCondition") or {}
+            conds = f"{batch.get('BatchSize', 1)} events or {batch.get('BatchWindow', 900)}s" + (
+                " matching its EventPattern" if trig.get("EventPattern") else "")
         actions = ", ".join(a.get("JobName") or a.get("CrawlerName") or "?" for a in trig.get("Actions", []))
-        rows.append((trig["Name"], trig.get("WorkflowName"), trig["Type"], trig.get("State"), conds, actions))
+        rows.append((trig["Name"], trig.get("WorkflowName"), trig["Type"], styled(trig.get("State")), conds, actions))
     return table(["trigger", "workflow", "type", "state", "when", "starts"], rows)
+
+
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonLines(logging.Formatter):
+    """A log record as one JSON object: time, level, logger, message, and the record's extras
+    (``log.info("event batch fired", extra={"trigger": ...})``), for a long-lived `adhere serve`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+        }  # fmt: skip
+        out.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            out["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def log_json_lines(level: int = logging.INFO) -> None:
+    """adhere's own log records as JSON lines on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines())
+    root = logging.getLogger("orchestrator")
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False

@@ -60,7 +60,40 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     cmd("jobs", "jobs", "list jobs (GetJobs)")
-    cmd("triggers", "triggers", "list triggers (GetTriggers)").add_argument("--workflow")
+    cmd("triggers", "triggers", "list triggers with their state and when they fire (GetTriggers)").add_argument(
+        "--workflow")
+    p = cmd("trigger", "eventing:trigger", "start or stop a trigger (StartTrigger, StopTrigger): only ACTIVATED"
+            " triggers fire; an ON_DEMAND one fires when started")
+    p.add_argument("action", choices=["start", "stop"])
+    p.add_argument("trigger")
+    p = cmd("next", "eventing:next_times", "print the next fire times of a SCHEDULED trigger or a crawler's schedule")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-n", type=int, default=5, metavar="N", help="how many (default 5)")
+    p = cmd("crawler-schedule", "eventing:crawler_schedule", "start, stop or change a crawler's schedule"
+            " (StartCrawlerSchedule, StopCrawlerSchedule, UpdateCrawlerSchedule)")
+    p.add_argument("action", choices=["start", "stop", "update"])
+    p.add_argument("crawler")
+    p.add_argument("expression", nargs="?", metavar="SCHEDULE", help="with update: cron(...)")
+    events = sub.add_parser("events", help="send events to EVENT triggers and see what became of each",
+                            description="send events to EVENT triggers and see what became of each")
+    events_sub = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+
+    def events_cmd(name: str, handler: str, help_: str) -> argparse.ArgumentParser:
+        q = events_sub.add_parser(name, help=help_, parents=[common], description=help_)
+        q.set_defaults(handler=_handler(handler))
+        return q
+
+    q = events_cmd("put", "eventing:events_put", "store events (EventBridge PutEvents entries or whole events, a"
+                   " list, {Entries: [...]} or JSON lines) from --file or stdin")
+    q.add_argument("--file", "-f", metavar="FILE", help="JSON file (default: stdin)")
+    q.add_argument("--workflow", metavar="NAME", help="address the events to a workflow (its ARN in Resources), for"
+                   " EVENT triggers without an EventPattern")
+    q = events_cmd("list", "eventing:events_list", "events newest first: WAITING in a batch, CONSUMED by a run, or"
+                   " DROPPED and why")
+    q.add_argument("--state", choices=["WAITING", "CONSUMED", "DROPPED"])
+    q.add_argument("--trigger", metavar="NAME")
+    q.add_argument("--limit", type=int, default=100)
+    events_cmd("show", "eventing:events_show", "an event as received, and what became of it").add_argument("event_id")
     cmd("workflows", "workflows", "list workflows (ListWorkflows)")
     cmd("runs", "runs", "list workflow runs (GetWorkflowRuns)").add_argument("workflow", nargs="?")
     p = cmd("show", "show", "show a workflow run's graph or a job run (GetWorkflowRun)")
@@ -143,6 +176,13 @@ def parser() -> argparse.ArgumentParser:
                    help=f"file of ACCESS_KEY_ID:SECRET lines; requests must be SigV4-signed (env {ENV}ACCESS_KEYS_FILE)")
     p.add_argument("--insecure", action="store_true", default=None,
                    help="allow a non-loopback --host without access keys")
+    p.add_argument("--catch-up", dest="schedule_catch_up", choices=["none", "latest"],
+                   help=f"a schedule tick missed while no serve ran: none fires nothing (Glue's way, the default),"
+                        f" latest fires the latest one once (env {ENV}SCHEDULE_CATCH_UP)")
+    p.add_argument("--watch", dest="watch_folders", action="append", metavar="FOLDER",
+                   help=f"files landing in FOLDER are 'Object Created' events (repeatable; env {ENV}WATCH_FOLDERS)")
+    p.add_argument("--sqs", dest="sqs_queues", action="append", metavar="QUEUE_URL",
+                   help=f"an SQS queue of S3 event notifications to take events from (repeatable; env {ENV}SQS_QUEUES)")
     return top
 
 

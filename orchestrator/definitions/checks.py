@@ -6,12 +6,11 @@ Each check sees valid models (explicit and generated triggers alike) and reports
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator import graph
+from orchestrator import graph, schedules, settings
 from orchestrator.definitions import models
 from orchestrator.definitions.problems import (
     CRAWL_STATES_TEXT,
@@ -25,14 +24,12 @@ from orchestrator.definitions.text import clip, listing, quote, shown
 from orchestrator.states import CRAWL_CONDITION_STATES, JOB_CONDITION_STATES, TriggerType
 
 _START_TYPES = "ON_DEMAND, SCHEDULED or EVENT"
-_CRON = re.compile(r"^cron\((.*)\)$")
 
 
 def _schedule_problem(schedule: str) -> str | None:
-    match = _CRON.match(schedule.strip())
-    if match is None or len(match.group(1).split()) != 6:
-        return "must be cron(Minutes Hours Day-of-month Month Day-of-week Year): six fields, UTC"
-    return None
+    """What Glue would refuse in a trigger's schedule, said at its Schedule (so without the
+    leading schedule text); None if it is fine. (A crawler's: crawler_rules.check_schedule.)"""
+    return schedules.problem(schedule, min_interval=settings.min_schedule_interval())
 
 
 def check_trigger(t: models.Trigger, at: At, known: Known, problems: Problems) -> None:
@@ -50,6 +47,11 @@ def check_trigger(t: models.Trigger, at: At, known: Known, problems: Problems) -
         add(at("StartOnCreation"), "an ON_DEMAND trigger cannot start on creation")
     if t.type == TriggerType.EVENT and not t.workflow_name:
         add(at("WorkflowName"), "an EVENT trigger must belong to a workflow")
+    if t.type != TriggerType.EVENT:
+        # (Glue's exports carry EventBatchingCondition on every trigger type: it is not refused.)
+        for member, given in (("EventPattern", t.event_pattern is not None), ("WaitForRunSlot", t.wait_for_run_slot)):
+            if given:
+                add(at(member), f"only EVENT triggers take {member}; this one is {t.type.value}")
 
     if not t.actions:
         add(at("Actions"), "must list at least one action")

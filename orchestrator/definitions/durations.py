@@ -78,3 +78,26 @@ def duration_text(seconds: float) -> str:
     if "." in digits:
         digits = digits.rstrip("0").rstrip(".")
     return f"{digits}s"
+
+
+# Pydantic validators of duration fields (definitions.models).
+
+
+def as_minutes(value: Any) -> Any:
+    return None if value is None else parse_duration(value, "minutes")
+
+
+def as_seconds(value: Any) -> Any:
+    return None if value is None else parse_duration(value, "seconds")
+
+
+def timeout_limit(value: float | None) -> float | None:
+    if value is not None and not 0 < value < MAX_TIMEOUT_SECONDS:
+        raise ValueError("must be more than 0 and less than 7 days (10080 minutes)")
+    return value
+
+
+def positive(value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise ValueError("must be more than 0")
+    return value

@@ -25,36 +25,18 @@ from pydantic import (
 from pydantic.alias_generators import to_pascal
 
 from orchestrator import errors
-from orchestrator.definitions import crawler_rules, text
+from orchestrator.definitions import crawler_rules, text, trigger_rules
 from orchestrator.definitions.durations import (
-    MAX_TIMEOUT_SECONDS,
+    as_minutes,
+    as_seconds,
     duration_text,
-    parse_duration,
+    positive,
+    timeout_limit,
     to_minutes,
 )
 from orchestrator.states import CrawlState, JobRunState, TriggerType
 
 # --- field types -------------------------------------------------------------------------------
-
-
-def _minutes(value: Any) -> Any:
-    return None if value is None else parse_duration(value, "minutes")
-
-
-def _seconds(value: Any) -> Any:
-    return None if value is None else parse_duration(value, "seconds")
-
-
-def _timeout_limit(value: float | None) -> float | None:
-    if value is not None and not 0 < value < MAX_TIMEOUT_SECONDS:
-        raise ValueError("must be more than 0 and less than 7 days (10080 minutes)")
-    return value
-
-
-def _positive(value: float | None) -> float | None:
-    if value is not None and value <= 0:
-        raise ValueError("must be more than 0")
-    return value
 
 
 # Dumped as "90s" so that model_validate(model_dump()) keeps the value (a bare number means minutes).
@@ -64,11 +46,10 @@ _SCHEMA = WithJsonSchema(
     {"anyOf": [NUMBER_OR_TEXT, {"type": "null"}], "description": "Glue minutes, or '90s', '10m', '2h'"}
 )
 Timeout = Annotated[
-    float | None, BeforeValidator(_minutes), AfterValidator(_timeout_limit), _AS_TEXT, _SCHEMA
+    float | None, BeforeValidator(as_minutes), AfterValidator(timeout_limit), _AS_TEXT, _SCHEMA
 ]
-Delay = Annotated[float | None, BeforeValidator(_minutes), AfterValidator(_positive), _AS_TEXT, _SCHEMA]
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0), WithJsonSchema(NUMBER_OR_TEXT)]
-
+Delay = Annotated[float | None, BeforeValidator(as_minutes), AfterValidator(positive), _AS_TEXT, _SCHEMA]
+Seconds = Annotated[float, BeforeValidator(as_seconds), Field(ge=0), WithJsonSchema(NUMBER_OR_TEXT)]
 
 
 def _check_name(value: str) -> str:
@@ -144,7 +125,6 @@ class JobCommand(GlueShape):
 
     glue_shape = "JobCommand"
 
-
     name: str = "pythonshell"
     script_location: str
     python_version: VersionStr | None = None
@@ -162,7 +142,6 @@ class NotificationProperty(GlueShape):
 
     glue_shape = "NotificationProperty"
 
-
     notify_delay_after: Delay = None
 
 
@@ -179,7 +158,6 @@ class Job(GlueShape):
     """A job definition (Glue CreateJob). ``timeout`` is seconds."""
 
     glue_shape = "CreateJobRequest"
-
 
     name: Name
     description: str | None = None
@@ -237,6 +215,12 @@ class Crawler(GlueShape):
 
     _targets = field_validator("targets")(lambda targets: crawler_rules.check_targets(targets))
     _configuration = field_validator("configuration")(lambda text: crawler_rules.check_configuration(text))
+    _schedule = field_validator("schedule")(lambda text: crawler_rules.check_schedule(text))
+
+    @model_validator(mode="after")
+    def _recrawl(self) -> Crawler:
+        crawler_rules.check_recrawl(self.targets, self.recrawl_policy)  # CRAWL_EVENT_MODE's rules
+        return self
 
     def to_glue(self) -> dict[str, Any]:
         out = self._glue()
@@ -251,7 +235,6 @@ class Condition(GlueShape):
     """One watched node: a job (``job_name``/``state``) or a crawler (``crawler_name``/``crawl_state``)."""
 
     glue_shape = "Condition"
-
 
     logical_operator: Literal["EQUALS"] = "EQUALS"
     job_name: Name | None = None
@@ -271,7 +254,6 @@ class Action(GlueShape):
     """Start one job or crawler; arguments, timeout (seconds) etc. override the job's for that run."""
 
     glue_shape = "Action"
-
 
     job_name: Name | None = None
     crawler_name: Name | None = None
@@ -302,7 +284,6 @@ class Trigger(GlueShape):
 
     glue_shape = "CreateTriggerRequest"
 
-
     name: Name
     workflow_name: Name | None = None
     type: TriggerType
@@ -312,6 +293,10 @@ class Trigger(GlueShape):
     description: str | None = None
     start_on_creation: bool = False
     event_batching_condition: EventBatchingCondition | None = None
+    # adhere extensions for EVENT triggers: which events count (EventBridge's pattern language),
+    # and whether a full batch waits for a run slot when the workflow is at MaxConcurrentRuns.
+    event_pattern: trigger_rules.EventPattern | None = None
+    wait_for_run_slot: bool = False
     tags: StrMap = Field(default_factory=dict)
 
     def to_glue(self) -> dict[str, Any]:
@@ -319,6 +304,8 @@ class Trigger(GlueShape):
         out = self._glue()
         for key in ("StartOnCreation", "Tags"):
             out.pop(key, None)
+        if not self.wait_for_run_slot:
+            out.pop("WaitForRunSlot", None)
         out["Actions"] = [a.to_glue() for a in self.actions]
         return out
 
@@ -330,7 +317,6 @@ class Workflow(GlueShape):
     """A workflow definition (Glue CreateWorkflow); its members come from its triggers."""
 
     glue_shape = "CreateWorkflowRequest"
-
 
     name: Name
     description: str | None = None

@@ -49,6 +49,47 @@ def update_crawler(db: store.Store, settings: Settings, crawler: Mapping[str, An
     return {}
 
 
+@remote.callable(wakes=True)
+def start_crawler_schedule(db: store.Store, name: str) -> dict[str, Any]:
+    """StartCrawlerSchedule: SCHEDULED, counting ticks from now (NoScheduleException without one)."""
+    with db.transaction() as tx:
+        row = resources.stored(tx, "crawler", name, lock=True)
+        if not row.glue.get("Schedule"):
+            raise errors.NoScheduleException(f"Crawler {name} has no schedule")
+        if _schedule_state(tx, name) == store.schedules.SCHEDULED:
+            raise errors.SchedulerRunningException(f"Schedule of crawler {name} is already SCHEDULED")
+        store.schedules.reset(tx, "crawler", name, store.now(), state=store.schedules.SCHEDULED)
+    return {}
+
+
+@remote.callable(wakes=True)
+def stop_crawler_schedule(db: store.Store, name: str) -> dict[str, Any]:
+    """StopCrawlerSchedule: NOT_SCHEDULED (a crawl under way goes on)."""
+    with db.transaction() as tx:
+        row = resources.stored(tx, "crawler", name, lock=True)
+        if not row.glue.get("Schedule") or _schedule_state(tx, name) != store.schedules.SCHEDULED:
+            raise errors.SchedulerNotRunningException(f"Schedule of crawler {name} is not SCHEDULED")
+        store.schedules.set_state(tx, "crawler", name, store.schedules.NOT_SCHEDULED)
+    return {}
+
+
+def update_crawler_schedule(db: store.Store, settings: Settings, name: str, schedule: str | None) -> dict[str, Any]:
+    """UpdateCrawlerSchedule: a new cron expression (checked as CreateCrawler checks one), its
+    state kept."""
+    with db.transaction() as tx:
+        current = resources.stored(tx, "crawler", name, lock=True)
+        merged = {k: v for k, v in current.glue.items() if k != "Schedule"}
+        if schedule:
+            merged["Schedule"] = schedule
+        resources.save(tx, "crawler", resources.load("crawler", merged, settings), create=False)
+    return {}
+
+
+def _schedule_state(tx: store.Tx, name: str) -> str:
+    found = store.schedules.get(tx, "crawler", name)
+    return (found.state if found else None) or store.schedules.SCHEDULED
+
+
 @remote.callable
 def delete_crawler(db: store.Store, name: str) -> dict[str, Any]:
     """DeleteCrawler: EntityNotFoundException when there is none, CrawlerRunningException while it
@@ -181,17 +222,19 @@ def _crawlers(tx: store.Tx, rows: Sequence[store.definitions.Definition]) -> lis
     names = [r.name for r in rows]
     running = store.crawls.active(tx, names)
     ended = store.crawls.ended_of(tx, names, per_crawler=1)
-    return [shape(r, running.get(r.name), (ended[r.name] or [None])[0]) for r in rows]
+    scheduled = {name: s.state for (kind, name), s in store.schedules.all_of(tx).items() if kind == "crawler"}
+    return [shape(r, running.get(r.name), (ended[r.name] or [None])[0], scheduled.get(r.name)) for r in rows]
 
 
-def shape(row: store.definitions.Definition, running: Crawl | None, last: Crawl | None) -> dict[str, Any]:
+def shape(row: store.definitions.Definition, running: Crawl | None, last: Crawl | None,
+          schedule_state: str | None = None) -> dict[str, Any]:
     """Glue's Crawler: the definition with Glue's defaults, its State from the crawl under way,
-    its LastCrawl, and a Schedule as Glue shows one (not fired yet: NOT_SCHEDULED)."""
+    its LastCrawl, and its Schedule as Glue shows one (SCHEDULED unless stopped)."""
     out: dict[str, Any] = {**_DEFAULTS, **{k: v for k, v in row.glue.items() if k != "Schedule"}}
     out.update(State=crawl.CRAWLER_STATE.get(running.state, "READY") if running else "READY",
                CreationTime=row.created_on, LastUpdated=row.last_modified_on, Version=1)
     if schedule := row.glue.get("Schedule"):
-        out["Schedule"] = {"ScheduleExpression": schedule, "State": "NOT_SCHEDULED"}  # schedules: issue 18
+        out["Schedule"] = {"ScheduleExpression": schedule, "State": schedule_state or store.schedules.SCHEDULED}
     if running is not None:
         out["CrawlElapsedTime"] = int((store.now() - running.started_on).total_seconds() * 1000)
     if last is not None:

@@ -77,22 +77,69 @@ def host(db: store.Store, settings: Settings, *, scope: str | None = None,
         return
     orch: Any = None
     api = None
+    sources: list[Any] = []
+
+    def wake() -> None:  # requests and events that come before the loop starts are seen on its first wake-up
+        if orch is not None:
+            orch.wake()
+
+    def health() -> dict[str, Any]:
+        return orch.health() if orch is not None else {"status": "starting"}
+
     try:
         if serving:
             from orchestrator.api import server
 
+            remote.WAKE_SERVES[0] = False  # this process's writes wake its own loop directly
             server.check_binding(settings)
-            # Requests that come before the loop starts are seen on its first wake-up.
-            api = server.Server(db, settings, lambda: orch.wake() if orch is not None else None).start()
+            api = server.Server(db, settings, wake, health).start()
             settings = loop_settings(settings, api.port)
         if serving or not serving_orchestrators(db):
             orch = runner.Orchestrator(settings, db, scope=scope, serving=serving).start()
+        if serving:
+            sources = event_sources(db, settings, wake)
         yield Hosted(orch, serving, api)
     finally:
+        for source in sources:
+            source.stop()
         if api is not None:
             api.stop()
         if orch is not None:
             orch.stop()
+        if serving:
+            remote.WAKE_SERVES[0] = True
+
+
+def event_sources(db: store.Store, settings: Settings, wake: Callable[[], None]) -> list[Any]:
+    """The serve's watched folders and SQS queues, started; each event stored before it is
+    acknowledged (a file is seen again on restart, an SQS message is deleted only after)."""
+    from orchestrator.service import events
+
+    def sink(envelopes: list[dict[str, Any]]) -> None:
+        events.receive(db, settings, envelopes)
+        wake()
+
+    started: list[Any] = []
+    try:
+        if settings.watch_folders:
+            from orchestrator.sources.folder import FolderSource
+
+            for folder in settings.watch_folders:
+                if not folder.is_dir():
+                    raise errors.InvalidInputException(f"cannot watch {folder}: no such folder")
+                started.append(FolderSource(folder, sink, account=settings.account_id, region=settings.region))
+                started[-1].start()
+        if settings.sqs_queues:
+            from orchestrator.sources.sqs import SqsSource
+
+            for url in settings.sqs_queues:
+                started.append(SqsSource(url, sink, account=settings.account_id, region=settings.region))
+                started[-1].start()
+    except BaseException:
+        for source in started:
+            source.stop()
+        raise
+    return started
 
 
 def loop_settings(settings: Settings, port: int) -> Settings:

@@ -41,7 +41,7 @@ JSON_TYPE = "application/x-amz-json-1.1"
 STREAM_TYPE = "application/x-ndjson"
 TIMEOUT = 300.0  # seconds a socket operation may wait (a large apply takes a while)
 # The service modules whose marked functions a client may call (``module.function`` on the wire).
-MODULES = ("crawlers", "databases", "definitions", "job_runs", "jobs", "lookup", "notifications", "partitions", "tables",
+MODULES = ("crawlers", "databases", "definitions", "events", "job_runs", "jobs", "lookup", "notifications", "partitions", "tables",
            "triggers", "workflow_runs", "workflows")
 # Value classes a call may carry, by their name on the wire (``module:class``, imported to decode).
 VALUES = {
@@ -62,7 +62,10 @@ class Marked:
     wakes: bool
 
 
-FUNCTIONS: dict[str, Marked] = {}  # "jobs.get_jobs" -> its entry: the allow-list
+FUNCTIONS: dict[str, Marked] = {}
+# Whether writes through marked functions wake the serves of their store (``store.wakeups``);
+# a serve turns it off: its own API wakes its loop directly.
+WAKE_SERVES = [True]  # "jobs.get_jobs" -> its entry: the allow-list
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -82,7 +85,13 @@ def callable(function: F | None = None, *, wakes: bool = False) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
             if args and isinstance(args[0], Endpoint):
                 return args[0].call(name, args[1:], kwargs)
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
+            if wakes and WAKE_SERVES[0] and args:  # work written here: a serve acts on it now
+                from orchestrator import store
+
+                if isinstance(args[0], store.Store):
+                    store.wakeups.wake_serves(args[0])
+            return result
 
         return call  # type: ignore[return-value]
 

@@ -93,6 +93,7 @@ def save_all(tx: store.Tx, kind: str, models: Sequence[Any], current: Mapping[st
     rows = [trigger_body(m, state=current[m.name].state if m.name in current else None) if kind == "trigger"
             else body(m) for m in models]
     changes = store.definitions.save_many(tx, kind, rows, current)
+    _schedules(tx, kind, models, changes)
     for model in models:
         if changes[model.name] == "created" and model.tags:
             store.tags.put(tx, kind, model.name, model.tags)
@@ -101,9 +102,31 @@ def save_all(tx: store.Tx, kind: str, models: Sequence[Any], current: Mapping[st
     return changes
 
 
+def _schedules(tx: store.Tx, kind: str, models: Sequence[Any], changes: Mapping[str, str]) -> None:
+    """A schedule created or changed counts its ticks from now (none before it is caught up on);
+    a new crawler schedule is SCHEDULED, as Glue's CreateCrawler makes it."""
+    if kind not in ("trigger", "crawler"):
+        return
+    stamp = store.now()
+    for model in models:
+        if changes[model.name] == "unchanged" or (kind == "trigger" and model.type is not TriggerType.SCHEDULED):
+            continue
+        if not model.schedule:
+            store.schedules.delete(tx, kind, model.name)
+        elif kind == "crawler" and changes[model.name] == "created":
+            store.schedules.reset(tx, kind, model.name, stamp, state=store.schedules.SCHEDULED)
+        else:
+            store.schedules.reset(tx, kind, model.name, stamp)
+
+
 def remove(tx: store.Tx, kind: str, name: str) -> bool:
-    """Delete a definition and its tags; False when there was none."""
+    """Delete a definition, its tags, and a trigger's or crawler's schedule and open batch;
+    False when there was none."""
     store.tags.delete_all(tx, kind, name)
+    if kind in ("trigger", "crawler"):
+        store.schedules.delete(tx, kind, name)
+    if kind == "trigger":
+        store.received_events.drop_waiting(tx, name, "trigger deleted")
     return store.definitions.delete(tx, kind, name)
 
 

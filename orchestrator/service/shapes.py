@@ -74,11 +74,6 @@ def trigger(row: Definition) -> dict[str, Any]:
     return {**row.glue, "State": row.state}
 
 
-def snapshot_trigger(row: Definition) -> dict[str, Any]:
-    """A trigger as a workflow run keeps it: Glue's shape plus the actions adhere runs."""
-    return {**trigger(row), "AdhereActions": row.spec["actions"]}
-
-
 def public(trig: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in trig.items() if k not in INTERNAL_KEYS}
 
@@ -116,6 +111,7 @@ def workflow_run(run: WorkflowRun, job_runs: Sequence[JobRun], crawls: Sequence[
         "Status": run.status,
         "ErrorMessage": run.error_message,
         "Statistics": graph.statistics(run.triggers, latest_jobs, latest_crawls),
+        "StartingEventBatchCondition": run.starting_event_batch_condition,
     }
     if include_graph:
         out["Graph"] = workflow_graph(run.triggers, job_runs, crawls)

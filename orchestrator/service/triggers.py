@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator import crawl, errors, job_run, store
+from orchestrator import errors, store, trigger
 from orchestrator.service import paging, remote, resources, shapes
 from orchestrator.settings import Settings
 from orchestrator.states import TriggerType
@@ -94,17 +94,19 @@ def batch_get_triggers(db: store.Store, trigger_names: Sequence[str]) -> dict[st
             "TriggersNotFound": [n for n in names if n not in found]}
 
 
+@remote.callable(wakes=True)
 def start_trigger(db: store.Store, name: str) -> dict[str, Any]:
     """StartTrigger: an ON_DEMAND trigger fires now (a workflow's starts a workflow run, a
-    standalone one its jobs, ConcurrentRunsExceededException over a job's limit); any other is
-    ACTIVATED, so that it fires on its schedule, event or condition."""
+    standalone one its jobs, ConcurrentRunsExceededException over a job's limit). Any other is
+    activated: a SCHEDULED one is ACTIVATING until a serve's loop takes it up (it then counts
+    ticks from that moment), the others are ACTIVATED at once."""
     with db.transaction() as tx:
         row = resources.stored(tx, "trigger", name, lock=True)
         if row.type != TriggerType.ON_DEMAND.value:
-            store.definitions.set_state(tx, "trigger", name, "ACTIVATED")
+            store.definitions.set_state(tx, "trigger", name, _activated(row))
             return {"Name": name}
         if row.workflow_name is None:
-            _fire_standalone(tx, row)
+            trigger.fire_standalone(tx, row, direct=True)
             return {"Name": name}
         workflow_name = row.workflow_name
     from orchestrator.service import workflow_runs
@@ -113,28 +115,47 @@ def start_trigger(db: store.Store, name: str) -> dict[str, Any]:
     return {"Name": name}
 
 
-def _fire_standalone(tx: store.Tx, row: store.definitions.Definition) -> None:
-    requests = []
-    for action in row.spec.get("actions") or []:
-        if action.get("crawler_name") and not action.get("job_name"):
-            crawl.start(tx, action["crawler_name"], trigger_name=row.name)
-            continue
-        requests.append(job_run.Request(
-            action["job_name"], arguments=action.get("arguments") or {}, trigger_name=row.name,
-            overrides=job_run.action_overrides(action),
-        ))  # fmt: skip
-    job_run.create(tx, requests, direct=True)
+def _activated(row: store.definitions.Definition) -> str:
+    if row.type != TriggerType.SCHEDULED.value or row.state in ("ACTIVATED", "DEACTIVATING"):
+        return "ACTIVATED"
+    return "ACTIVATING"
 
 
+@remote.callable(wakes=True)
 def stop_trigger(db: store.Store, name: str) -> dict[str, Any]:
-    """StopTrigger: a scheduled, conditional or event trigger no longer fires until started."""
+    """StopTrigger: a scheduled, conditional or event trigger no longer fires until started; a
+    SCHEDULED one is DEACTIVATING until a serve's loop has taken it down, an EVENT one drops the
+    events waiting in its batch."""
     with db.transaction() as tx:
         row = resources.stored(tx, "trigger", name, lock=True)
         if row.type == TriggerType.ON_DEMAND.value:
             raise errors.InvalidInputException(f"Trigger {name} is ON_DEMAND: it fires only when started, "
                                                "there is nothing to stop")
-        store.definitions.set_state(tx, "trigger", name, "DEACTIVATED")
+        active = row.state == "ACTIVATED" and row.type == TriggerType.SCHEDULED.value
+        store.definitions.set_state(tx, "trigger", name, "DEACTIVATING" if active else "DEACTIVATED")
+        if row.type == TriggerType.EVENT.value:
+            store.received_events.drop_waiting(tx, name, f"trigger {name} was stopped (StopTrigger)")
     return {"Name": name}
+
+
+@remote.callable
+def next_fire_times(db: store.Store, settings: Settings, name: str, count: int = 5,
+                    kind: str = "trigger") -> dict[str, Any]:
+    """The next times a SCHEDULED trigger (or a crawler, ``kind``) fires, from now (adhere's)."""
+    from orchestrator import schedules
+
+    if not 1 <= count <= 1000:
+        raise errors.InvalidInputException("the count of fire times must be between 1 and 1000")
+    with db.read() as tx:
+        row = resources.stored(tx, kind, name)
+    expression = row.glue.get("Schedule")
+    if not expression:
+        what = "Trigger" if kind == "trigger" else "Crawler"
+        raise errors.InvalidInputException(f"{what} {name} has no Schedule" +
+                                           (f" (it is {row.type})" if kind == "trigger" else ""))
+    schedule = schedules.parse(expression, min_interval=0)
+    return {"Name": name, "Schedule": expression, "State": row.state,
+            "FireTimes": schedule.upcoming(store.now(), count)}
 
 
 def _check_workflow(tx: store.Tx, model: Any) -> None:

@@ -4,11 +4,10 @@ repair and run history."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator import crawl, errors, job_run, resume, store
+from orchestrator import crawl, errors, job_run, resume, store, workflow_run
 from orchestrator.service import paging, remote, resources, shapes
 from orchestrator.states import JobRunState, WorkflowRunStatus
 from orchestrator.store.workflow_run_nodes import RunNode
@@ -20,30 +19,10 @@ _W = WorkflowRunStatus
 @remote.callable(wakes=True)
 def start_workflow_run(db: store.Store, name: str, run_properties: Mapping[str, str] | None = None,
                        *, direct: bool = True) -> str:
-    """StartWorkflowRun: snapshot the trigger graph, record the run and its start event.
-
-    Over the workflow's MaxConcurrentRuns a direct start raises ConcurrentRunsExceededException;
-    a start by a trigger (``direct=False``) records the run in ERROR, as Glue does.
-    """
+    """StartWorkflowRun (``direct=False``: as its start trigger would, recording an ERROR run
+    over the workflow's MaxConcurrentRuns instead of refusing)."""
     with db.transaction() as tx:
-        wf = store.definitions.get(tx, "workflow", name, lock=True)  # admission is serialised
-        if wf is None:
-            raise errors.EntityNotFoundException(f"Workflow {name} not found")
-        stamp = store.now()
-        triggers = [shapes.snapshot_trigger(t) for t in store.definitions.find(tx, "trigger", workflow_name=name)]
-        props = {**wf.spec.get("default_run_properties", {}), **{str(k): str(v) for k, v in (run_properties or {}).items()}}
-        run = WorkflowRun(store.new_id("wr"), name, None, _W.RUNNING.value, None, stamp, None, None, props, triggers)
-        limit = wf.spec.get("max_concurrent_runs")
-        if limit and store.workflow_runs.count_active(tx, name) >= limit:
-            message = f"Concurrent runs exceeded for workflow: {name}."
-            if direct:
-                raise errors.ConcurrentRunsExceededException(message)
-            store.workflow_runs.insert(tx, dataclasses.replace(run, status=_W.ERROR.value, error_message=message,
-                                                               completed_on=stamp))
-            return run.id
-        store.workflow_runs.insert(tx, run)
-        store.outbox.insert(tx, store.outbox.WORKFLOW_RUN_STARTED, workflow_run_id=run.id)
-    return run.id
+        return workflow_run.start(tx, name, run_properties, direct=direct).id
 
 
 def _run(tx: store.Tx, name: str | None, run_id: str) -> WorkflowRun:

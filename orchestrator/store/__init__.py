@@ -16,7 +16,10 @@ from orchestrator.store import (
     notifications,
     orchestrators,
     outbox,
+    received_events,
+    schedules,
     tags,
+    wakeups,
     workflow_run_nodes,
     workflow_runs,
 )
@@ -36,8 +39,11 @@ __all__ = [
     "now",
     "orchestrators",
     "outbox",
+    "received_events",
     "safe_url",
+    "schedules",
     "tags",
+    "wakeups",
     "workflow_run_nodes",
     "workflow_runs",
 ]

@@ -35,6 +35,7 @@ class Crawl:
     owner: str | None = None
     process: str | None = None
     summary: Mapping[str, Any] | None = None
+    chain_id: str | None = None
 
 
 _COLUMNS = tuple(c.name for c in _t.columns)
@@ -88,6 +89,20 @@ def latest(tx: Tx, workflow_run_id: str, crawler_names: Iterable[str]) -> dict[s
         for crawl_id, name, state in tx.execute(_LATEST, {"_run": workflow_run_id, "_names": names}):
             found[name] = (crawl_id, state)
     return found
+
+
+_LATEST_IN_CHAIN = (
+    sa.select(_t.c.id, _t.c.crawler_name, _t.c.state)
+    .where(_t.c.chain_id == _BP("_chain"), _t.c.crawler_name.in_(_BP("_names", expanding=True)))
+    .order_by(_t.c.started_on)
+)
+
+
+def latest_in_chain(tx: Tx, chain_id: str, crawler_names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """``latest`` among the crawls a chain of standalone triggers started."""
+    names = sorted(set(crawler_names))
+    rows = tx.execute(_LATEST_IN_CHAIN, {"_chain": chain_id, "_names": names}) if names else ()
+    return {name: (crawl_id, state) for crawl_id, name, state in rows}
 
 
 def active(tx: Tx, crawler_names: Iterable[str]) -> dict[str, Crawl]:

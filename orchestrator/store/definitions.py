@@ -87,6 +87,17 @@ def find(tx: Tx, kind: str, *, workflow_name: str | None = None, after: str | No
     return [row(kind, r) for r in tx.execute(_filtered(sa.select(table), table, workflow_name, after, limit, among))]
 
 
+_t = tables.triggers
+_OF_TYPE = sa.select(_t).where(_t.c.type == _BP("_type")).order_by(_t.c.name)
+_STANDALONE_OF_TYPE = _OF_TYPE.where(_t.c.workflow_name.is_(None))
+
+
+def triggers_of_type(tx: Tx, trigger_type: str, *, standalone: bool = False) -> list[Definition]:
+    """Triggers of one Type (all of them, or only those outside workflows), whatever their state."""
+    query = _STANDALONE_OF_TYPE if standalone else _OF_TYPE
+    return [row("trigger", r) for r in tx.execute(query, {"_type": trigger_type})]
+
+
 def list_names(tx: Tx, kind: str, *, after: str | None = None, limit: int | None = None,
                among: Collection[str] | None = None) -> list[str]:
     """Names only (ListJobs, ListTriggers, ListWorkflows), as ``find`` selects them."""

@@ -84,6 +84,7 @@ class JobRun:
     notified_states: list[str]
     owner: str | None  # the orchestrator that starts and follows it
     engine_run_id: str | None
+    chain_id: str | None  # the chain of standalone triggers that started it (Glue's chain rule)
 
     @property
     def terminal(self) -> bool:
@@ -321,6 +322,20 @@ def latest(tx: Tx, workflow_run_id: str, job_names: Iterable[str]) -> dict[str, 
         for run_id, job_name, state in tx.execute(_LATEST, {"_run": workflow_run_id, "_jobs": names}):
             found[job_name] = (run_id, state)
     return found
+
+
+_LATEST_IN_CHAIN = (
+    sa.select(_t.c.id, _t.c.job_name, _t.c.state)
+    .where(_t.c.chain_id == _BP("_chain"), _t.c.job_name.in_(_BP("_jobs", expanding=True)))
+    .order_by(_t.c.created_on, _t.c.attempt)
+)
+
+
+def latest_in_chain(tx: Tx, chain_id: str, job_names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """``latest`` among the runs a chain of standalone triggers started."""
+    names = sorted(set(job_names))
+    rows = tx.execute(_LATEST_IN_CHAIN, {"_chain": chain_id, "_jobs": names}) if names else ()
+    return {job_name: (run_id, state) for run_id, job_name, state in rows}
 
 
 def jobs_in_states(tx: Tx, workflow_run_id: str, job_names: Iterable[str], wanted: Iterable[str]) -> set[str]:

@@ -92,6 +92,8 @@ workflow_runs = sa.Table(
     _column("run_properties", JSON()),
     # The workflow's triggers (Glue Trigger dicts) as they were when the run started.
     _column("triggers", JSON()),
+    # Glue's StartingEventBatchCondition of a run an EVENT trigger's batch started.
+    _column("starting_event_batch_condition", JSON(), null=True),
 )  # fmt: skip
 
 job_runs = sa.Table(
@@ -126,10 +128,13 @@ job_runs = sa.Table(
     _column("notified_states", JSON()),
     _column("owner", sa.String(64), null=True),
     _column("engine_run_id", sa.Text, null=True),
+    # Runs started along one chain of standalone triggers (Glue's chain rule) share its id.
+    _column("chain_id", _ID, null=True),
     sa.Index("ix_job_runs_job_state", "job_name", "state"),
     sa.Index("ix_job_runs_state_owner", "state", "owner"),
     sa.Index("ix_job_runs_workflow_run_state", "workflow_run_id", "state"),
     sa.Index("ix_job_runs_workflow_run_job", "workflow_run_id", "job_name", "state"),
+    sa.Index("ix_job_runs_chain_job", "chain_id", "job_name"),
 )  # fmt: skip
 
 # What a resumed workflow run knows of each node, recorded when it is created (ResumeWorkflowRun):
@@ -165,6 +170,7 @@ crawls = sa.Table(
     _column("owner", sa.String(64), null=True),
     _column("process", sa.Text, null=True),
     _column("summary", JSON(), null=True),
+    _column("chain_id", _ID, null=True),
     sa.Index("ix_crawls_workflow_run_crawler", "workflow_run_id", "crawler_name", "state"),
     sa.Index("ix_crawls_one_active", "crawler_name", unique=True, sqlite_where=_CRAWL_ACTIVE,
              postgresql_where=_CRAWL_ACTIVE),
@@ -215,6 +221,7 @@ orchestrators = sa.Table(
     _column("serving", sa.Boolean, default=False),
     _column("started_on", UTCDateTime()),
     _column("heartbeat_on", UTCDateTime()),
+    _column("wake_address", sa.String(128), null=True),  # where a serve on SQLite is woken (store.wakeups)
 )  # fmt: skip
 
 # Tags on Glue resources (TagResource, GetTags), one row per key. ``kind`` is a kind of
@@ -279,4 +286,46 @@ catalog_partitions = sa.Table(
     _column("update_time", UTCDateTime()),
     sa.UniqueConstraint("database_name", "table_name", "values_key", name="uq_catalog_partitions_values"),
     sa.Index("ix_catalog_partitions_table_id", "database_name", "table_name", "id"),
+)  # fmt: skip
+
+# Schedules (SCHEDULED triggers, crawler schedules): the last tick handled, so that a tick fires
+# once however many serves run (a compare-and-set on it), and a crawler schedule's state.
+schedules = sa.Table(
+    "schedules", metadata,
+    sa.Column("kind", _STATE, primary_key=True),
+    sa.Column("name", _NAME, primary_key=True),
+    _column("last_due_on", UTCDateTime(), null=True),
+    _column("state", _STATE, null=True),  # crawlers: SCHEDULED or NOT_SCHEDULED
+)  # fmt: skip
+
+# Events received (adhere events put, EventBridge's PutEvents, folders, SQS, completions), kept
+# whole by id: a second delivery of an id is dropped by the unique key. ``state`` is ROUTED
+# (see trigger_events) or DROPPED with its ``reason``.
+received_events = sa.Table(
+    "received_events", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    _column("id", sa.String(128)),
+    _column("source", sa.String(256)),
+    _column("detail_type", sa.String(256)),
+    _column("envelope", JSON()),
+    _column("received_on", UTCDateTime()),
+    _column("state", _STATE),
+    _column("reason", sa.Text, null=True),
+    sa.UniqueConstraint("id", name="uq_received_events_id"),
+    sa.Index("ix_received_events_state", "state", "seq"),
+)  # fmt: skip
+
+# What became of an event for an EVENT trigger that counts it: WAITING in its open batch,
+# CONSUMED by a workflow run, or DROPPED with a reason.
+trigger_events = sa.Table(
+    "trigger_events", metadata,
+    sa.Column("trigger_name", _NAME, primary_key=True),
+    sa.Column("event_seq", sa.Integer, primary_key=True),
+    _column("state", _STATE),
+    _column("received_on", UTCDateTime()),
+    _column("workflow_run_id", _ID, null=True),
+    _column("reason", sa.Text, null=True),
+    sa.Index("ix_trigger_events_state", "state", "trigger_name"),
+    sa.Index("ix_trigger_events_event", "event_seq"),
+    sa.Index("ix_trigger_events_workflow_run", "workflow_run_id"),
 )  # fmt: skip

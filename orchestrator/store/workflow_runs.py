@@ -32,6 +32,7 @@ class WorkflowRun:
     run_properties: dict[str, str]
     # The workflow's triggers (Glue Trigger dicts with adhere's actions) when the run started.
     triggers: list[dict[str, Any]]
+    starting_event_batch_condition: dict[str, int] | None = None  # Glue's, when a batch started it
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -295,3 +295,11 @@ def sqlite_project(tmp_path: Path) -> Iterator[Project]:
     """A project on the default store, a SQLite file in ``<project>/.adhere``."""
     with _project(tmp_path / "project", None) as proj:
         yield proj
+
+
+@pytest.fixture
+def postgres_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    """A project on a fresh PostgreSQL database only (several serves sharing one store)."""
+    fresh = request.getfixturevalue("fresh_db_url")
+    with fresh("postgres", tmp_path) as url, _project(tmp_path / "project", url) as proj:
+        yield proj

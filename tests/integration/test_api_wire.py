@@ -44,8 +44,8 @@ def post(served: Served, body: bytes | str, target: str | None = "AWSGlue.ListJo
 
 
 @pytest.mark.parametrize(("method", "path", "status"), [("GET", "/", 405), ("PUT", "/", 405), ("POST", "/x", 404),
-                                                      ("GET", "/health", 404)])
-def test_only_post_to_the_root_is_served(served: Served, method: str, path: str, status: int) -> None:
+                                                      ("POST", "/health", 404), ("GET", "/health", 200)])
+def test_only_post_to_the_root_and_get_of_health_are_served(served: Served, method: str, path: str, status: int) -> None:
     url = urlsplit(served.url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     conn.request(method, path, body=b"{}", headers={"X-Amz-Target": "AWSGlue.ListJobs"})

@@ -25,18 +25,24 @@ from orchestrator import errors, store
 from orchestrator.store import tables
 
 ALEMBIC_INI = Path(store.__file__).resolve().parents[2] / "migrations" / "alembic.ini"
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]  # oldest first
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]  # oldest first
 METADATA = tables.metadata
 CATALOG = ("catalog_databases", "catalog_tables", "catalog_table_versions", "catalog_partitions")
+EVENTS = ("schedules", "received_events", "trigger_events")
 # What each revision adds, so that one step down is checked for exactly what it removes.
 ADDED_BY = {
-    "0001": {"tables": set(METADATA.tables) - {"crawls", "workflow_run_nodes", "tags", *CATALOG}, "indexes": set()},
+    "0001": {"tables": set(METADATA.tables) - {"crawls", "workflow_run_nodes", "tags", *CATALOG, *EVENTS}, "indexes": set()},
     "0002": {"tables": set(), "indexes": {("job_runs", "ix_job_runs_workflow_run_job")}},
     "0003": {"tables": {"crawls"}, "indexes": set()},
     "0004": {"tables": {"workflow_run_nodes"}, "indexes": {("workflow_runs", "ix_workflow_runs_previous_run_id")}},
     "0005": {"tables": {"tags"}, "indexes": {("tags", "ix_tags_kind_key_value")}},
     "0006": {"tables": set(CATALOG), "indexes": {("catalog_partitions", "ix_catalog_partitions_table_id")}},
     "0007": {"tables": set(), "indexes": {("crawls", "ix_crawls_one_active"), ("crawls", "ix_crawls_state_owner")}},
+    "0008": {"tables": set(EVENTS), "indexes": {("job_runs", "ix_job_runs_chain_job"),
+                                                 ("received_events", "ix_received_events_state"),
+                                                 ("trigger_events", "ix_trigger_events_state"),
+                                                 ("trigger_events", "ix_trigger_events_event"),
+                                                 ("trigger_events", "ix_trigger_events_workflow_run")}},
 }
 
 
@@ -235,8 +241,14 @@ def test_a_store_at_head_accepts_rows_in_every_table(db: store.Store) -> None:
         table = store.catalog.create_table(tx, "db-1", "t-1", {"Name": "t-1", "PartitionKeys": [{"Name": "k"}]}, stamp)
         assert table is not None and store.catalog.update_table(tx, table, {"Name": "t-1"}, stamp, archive=True)
         assert store.catalog.create_partitions(tx, "db-1", "t-1", [(["v"], {"Values": ["v"]})], stamp)
+        store.schedules.reset(tx, "crawler", "crawler-1", stamp, state="SCHEDULED")
+        envelope = {"id": "e-1", "source": "s", "detail-type": "d", "detail": {"k": [1]}}
+        seqs = store.received_events.insert(tx, [{"id": "e-1", "source": "s", "detail_type": "d", "envelope": envelope,
+                                                  "received_on": stamp, "state": "ROUTED", "reason": None}])
+        store.received_events.count(tx, [{"trigger_name": "trigger-1", "event_seq": seqs["e-1"], "state": "WAITING",
+                                          "received_on": stamp, "workflow_run_id": None, "reason": None}])
         written |= {"workflow_runs", "job_runs", "crawls", "trigger_firings", "events", "notifications",
-                    "orchestrators", "workflow_run_nodes", "tags", *CATALOG}
+                    "orchestrators", "workflow_run_nodes", "tags", *CATALOG, *EVENTS}
     assert written == set(METADATA.tables)  # a new table needs a line here
     with db.transaction() as tx:
         job = store.definitions.get(tx, "job", "job-1")
@@ -271,6 +283,11 @@ def test_a_store_at_head_accepts_rows_in_every_table(db: store.Store) -> None:
         [partition] = store.catalog.find_partitions(tx, current)
         assert partition.values == ["v"] and partition.create_time == stamp
         assert store.catalog.get_partition(tx, "db-1", "t-1", ["v"]) == partition
+        assert store.schedules.get(tx, "crawler", "crawler-1") == store.schedules.Schedule(
+            "crawler", "crawler-1", stamp, "SCHEDULED")
+        [waiting] = store.received_events.waiting_all(tx)
+        assert (waiting.trigger_name, waiting.count, waiting.oldest) == ("trigger-1", 1, stamp)
+        assert store.received_events.get(tx, "e-1") == envelope
 
 
 def test_rows_are_typed_as_their_tables() -> None:
@@ -286,6 +303,7 @@ def test_rows_are_typed_as_their_tables() -> None:
         (store.catalog.Table, tables.catalog_tables),
         (store.catalog.TableVersion, tables.catalog_table_versions),
         (store.catalog.Partition, tables.catalog_partitions),
+        (store.schedules.Schedule, tables.schedules),
     ]
     for row_type, table in pairs:
         assert [f.name for f in dataclasses.fields(row_type)] == [c.name for c in table.columns], row_type
