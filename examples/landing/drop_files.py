@@ -1,5 +1,6 @@
 """Drop N small JSON-lines files into examples/landing/landing/day=<today>/, one every 0.2 s,
 each written under a .part name and renamed (so the watcher never sees half a file)."""
+from __future__ import annotations
 
 import datetime as dt
 import json

@@ -1,5 +1,6 @@
 """The files of this run's batch (the events whole: Glue would pass only their ids) and what the
 catalog holds for them now."""
+from __future__ import annotations
 
 import sys
 

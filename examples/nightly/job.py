@@ -1,4 +1,5 @@
 """One step of the nightly example: says which step it is and who started it."""
+from __future__ import annotations
 
 import sys
 

@@ -251,7 +251,7 @@ def test_the_landing_example_crawls_and_summarizes_each_batch(sqlite_project: An
     for batch in (1, 2):
         subprocess.run([sys.executable, str(example / "drop_files.py"), "10"], check=True, capture_output=True)
         project.wait_for(lambda b=batch: len(project.sql(completed)) == b, 60, f"batch {batch}'s run to complete")
-    first, second = (row[0] for row in project.sql(completed))
+    _first, second = (row[0] for row in project.sql(completed))
     shown = project.json("show", second)["Run"]
     assert shown["StartingEventBatchCondition"] == {"BatchSize": 10, "BatchWindow": 0}
     assert project.final_states(shown) == {"summarize": "SUCCEEDED"}
