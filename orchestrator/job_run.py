@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator import definitions, errors, store
+from orchestrator import definitions, errors, job_bookmark, store
 from orchestrator.states import JobRunState
 from orchestrator.store.definitions import Definition
 from orchestrator.store.job_runs import JobRun, RunOptions
@@ -85,6 +85,11 @@ def _admit(request: Request, job: Definition | None, occupied: Counter[str], sta
     spec = job.spec
     options = run_options(spec, common["arguments"], request.overrides)
     common.update(command=spec["command"]["name"], options=options, timeout=options.timeout)
+    if problem := job_bookmark.option_problem(options.effective_arguments):
+        if direct:
+            raise errors.InvalidInputException(problem)
+        return store.job_runs.new(state=_J.FAILED.value, started_on=stamp, completed_on=stamp, execution_time=0,
+                                  error_message=problem, **common)
     limit = spec.get("execution_property", {}).get("max_concurrent_runs", 1)
     if request.attempt == 0 and occupied[request.job_name] >= limit:
         message = f"Concurrent runs exceeded for {request.job_name} (MaxConcurrentRuns {limit})"
@@ -173,6 +178,8 @@ def complete(
         error_message = f"Job run timed out after {_minutes(run.timeout)}"
     elif run.stop_reason == _J.STOPPED.value and state is _J.FAILED:
         state = _J.STOPPED
+    if state is _J.SUCCEEDED and (refused := job_bookmark.conflict(tx, run)):
+        state, error_message = _J.FAILED, refused
     started = run.started_on or stamp
     values = {
         "completed_on": stamp, "execution_time": max(0, int((stamp - started).total_seconds())),
@@ -181,6 +188,10 @@ def complete(
     if not store.job_runs.set_state(tx, run.id, state.value, **values):
         return None, None
     done = run.replace(state=state.value, started_on=started, **values)
+    if state is _J.SUCCEEDED:
+        job_bookmark.promote(tx, run, stamp)
+    else:
+        job_bookmark.discard(tx, run)
     retry = None
     retries = state is _J.FAILED and run.attempt < run.options.max_retries
     if retries and store.definitions.get(tx, "job", run.job_name) is not None:  # a deleted job is not retried

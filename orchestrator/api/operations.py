@@ -677,3 +677,17 @@ def put_events(ctx: Context, body: Any) -> Mapping[str, Any]:
     out = events.put_events(ctx.db, ctx.settings, body["Entries"])
     ctx.wake()
     return out
+
+
+@operation("GetJobBookmark")
+def _get_job_bookmark(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import bookmarks
+
+    return bookmarks.get_job_bookmark(ctx.db, body["JobName"], body.get("RunId"))
+
+
+@operation("ResetJobBookmark")
+def _reset_job_bookmark(ctx: Context, body: Body) -> Mapping[str, Any]:
+    from orchestrator.service import bookmarks
+
+    return bookmarks.reset_job_bookmark(ctx.db, body["JobName"], body.get("RunId"))

@@ -62,6 +62,11 @@ def parser() -> argparse.ArgumentParser:
     cmd("jobs", "jobs", "list jobs (GetJobs)")
     cmd("triggers", "triggers", "list triggers with their state and when they fire (GetTriggers)").add_argument(
         "--workflow")
+    p = cmd("bookmark", "bookmarks:bookmark", "show a job's bookmark (GetJobBookmark), its versions (--history), or"
+            " reset it: `adhere bookmark reset JOB [--run-id RUN]` (ResetJobBookmark)")
+    p.add_argument("words", nargs="+", metavar="JOB", help="a job, or `reset JOB`")
+    p.add_argument("--history", action="store_true", help="every version: the run that committed it, what it listed")
+    p.add_argument("--run-id", metavar="JOB_RUN_ID", help="with reset: rewind to the state after that run")
     p = cmd("trigger", "eventing:trigger", "start or stop a trigger (StartTrigger, StopTrigger): only ACTIVATED"
             " triggers fire; an ON_DEMAND one fires when started")
     p.add_argument("action", choices=["start", "stop"])
@@ -131,6 +136,8 @@ def parser() -> argparse.ArgumentParser:
                    help="a node repaired by hand: recorded SUCCEEDED (skipped), and what is downstream runs")
     p.add_argument("--reason", metavar="TEXT", help="why the --skip nodes were skipped (kept in the history)")
     p.add_argument("--arg", action="append", metavar="JOB:--KEY=VALUE", help="a job argument for its re-run only")
+    p.add_argument("--pin-input", action="store_true", help="each re-run job reads exactly the input of its attempt"
+                   " in the original run (its bookmarked sources), not what arrived since")
     p.add_argument("--workflow", metavar="NAME", help="bulk repair: every COMPLETED run of NAME with failed nodes"
                    " (with --failed), each resumed once into a run of its own")
     p.add_argument("--since", metavar="TIME", help="with --workflow: runs started since TIME (ISO date/time, local"

@@ -43,7 +43,7 @@ def resume(app: App) -> int:
     run_id = app.workflow_run_id(args.run_id)
     result = workflow_runs.resume_workflow_run(
         app.db, None, run_id, args.node, failed=args.failed, only=args.only, skip=args.skip, reason=args.reason,
-        arguments=overrides(args.arg),
+        arguments=overrides(args.arg), pin_input=args.pin_input,
     )  # fmt: skip
     new_id = result["RunId"]
     if new_id is None:
@@ -124,7 +124,8 @@ def _bulk(app: App) -> int:
         return 0
     ok = True
     for r in results:
-        r.update(workflow_runs.resume_workflow_run(app.db, args.workflow, r["WorkflowRunId"], failed=True, once=True))
+        r.update(workflow_runs.resume_workflow_run(app.db, args.workflow, r["WorkflowRunId"], failed=True, once=True,
+                                                   pin_input=args.pin_input))
         if r["RunId"] is None:
             continue  # repaired meanwhile by someone else
         if not (args.json or args.quiet):

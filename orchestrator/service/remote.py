@@ -41,7 +41,7 @@ JSON_TYPE = "application/x-amz-json-1.1"
 STREAM_TYPE = "application/x-ndjson"
 TIMEOUT = 300.0  # seconds a socket operation may wait (a large apply takes a while)
 # The service modules whose marked functions a client may call (``module.function`` on the wire).
-MODULES = ("crawlers", "databases", "definitions", "events", "job_runs", "jobs", "lookup", "notifications", "partitions", "tables",
+MODULES = ("bookmarks", "crawlers", "databases", "definitions", "events", "job_runs", "jobs", "lookup", "notifications", "partitions", "tables",
            "triggers", "workflow_runs", "workflows")
 # Value classes a call may carry, by their name on the wire (``module:class``, imported to decode).
 VALUES = {

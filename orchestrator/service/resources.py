@@ -120,13 +120,15 @@ def _schedules(tx: store.Tx, kind: str, models: Sequence[Any], changes: Mapping[
 
 
 def remove(tx: store.Tx, kind: str, name: str) -> bool:
-    """Delete a definition, its tags, and a trigger's or crawler's schedule and open batch;
-    False when there was none."""
+    """Delete a definition, its tags, a trigger's or crawler's schedule and open batch, a job's
+    bookmark; False when there was none."""
     store.tags.delete_all(tx, kind, name)
     if kind in ("trigger", "crawler"):
         store.schedules.delete(tx, kind, name)
     if kind == "trigger":
         store.received_events.drop_waiting(tx, name, "trigger deleted")
+    if kind == "job":
+        store.bookmarks.delete_job(tx, name)  # Glue's rule: the bookmark goes with its job
     return store.definitions.delete(tx, kind, name)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator import crawl, errors, job_run, resume, store, workflow_run
+from orchestrator import crawl, errors, job_bookmark, job_run, resume, store, workflow_run
 from orchestrator.service import paging, remote, resources, shapes
 from orchestrator.states import JobRunState, WorkflowRunStatus
 from orchestrator.store.workflow_run_nodes import RunNode
@@ -23,6 +23,17 @@ def start_workflow_run(db: store.Store, name: str, run_properties: Mapping[str, 
     over the workflow's MaxConcurrentRuns instead of refusing)."""
     with db.transaction() as tx:
         return workflow_run.start(tx, name, run_properties, direct=direct).id
+
+
+def _pinned(overrides: dict[str, dict[str, str]], rerun: Any, done: Mapping[resume.Node, resume.Final]
+            ) -> dict[str, dict[str, str]]:
+    """Each re-run job that ran in the original run reads its last attempt's input again."""
+    pinned = {job: dict(args) for job, args in overrides.items()}
+    for kind, name in rerun:
+        final = done.get((kind, name))
+        if kind == "job" and final is not None and final.run_ids and not final.skipped:
+            pinned.setdefault(name, {})[job_bookmark.PIN] = final.run_ids[-1]
+    return pinned
 
 
 def _run(tx: store.Tx, name: str | None, run_id: str) -> WorkflowRun:
@@ -140,7 +151,7 @@ def finals(tx: store.Tx, run: WorkflowRun) -> dict[resume.Node, resume.Final]:
 def resume_workflow_run(
     db: store.Store, name: str | None, run_id: str, node_ids: Sequence[str] = (), *, failed: bool = False,
     only: bool = False, skip: Sequence[str] = (), reason: str | None = None,
-    arguments: Mapping[str, Mapping[str, str]] | None = None, once: bool = False,
+    arguments: Mapping[str, Mapping[str, str]] | None = None, once: bool = False, pin_input: bool = False,
 ) -> dict[str, Any]:
     """ResumeWorkflowRun: a new run of a COMPLETED run's graph (``PreviousRunId`` the original)
     in which the chosen nodes and what is downstream of them run again, started directly, and
@@ -150,8 +161,9 @@ def resume_workflow_run(
     only what never ran because of them (then ``RunId`` is None when nothing failed); ``only``
     re-runs the chosen nodes alone; ``skip`` records nodes SUCCEEDED by the operator (with
     ``reason``) and runs what is downstream of them; ``arguments`` maps a job to argument
-    overrides for its re-run. Node references are ``wnode_`` ids or (``job:``/``crawler:``)
-    names."""
+    overrides for its re-run; ``pin_input`` has each re-run job read exactly the input window
+    of its last attempt in the original run (its bookmarked sources), not what arrived since.
+    Node references are ``wnode_`` ids or (``job:``/``crawler:``) names."""
     overrides = {job: {(k if k.startswith("--") else f"--{k}"): v for k, v in args.items()}
                  for job, args in (arguments or {}).items()}
     with db.transaction() as tx:
@@ -175,6 +187,8 @@ def resume_workflow_run(
             raise errors.InvalidInputException(f"--arg names jobs that do not run again in this resume: {', '.join(unknown)}")
         if not (plan.start or plan.skip):
             return {"RunId": None, "NodeIds": []}  # ``failed`` and nothing failed
+        if pin_input:
+            overrides = _pinned(overrides, plan.rerun, done)
         limit = wf.spec.get("max_concurrent_runs")
         if limit and store.workflow_runs.count_active(tx, original.workflow_name) >= limit:
             raise errors.ConcurrentRunsExceededException(f"Concurrent runs exceeded for workflow: {original.workflow_name}.")

@@ -8,6 +8,7 @@ One module per entity, each a set of verbs over typed rows that take the caller'
 from __future__ import annotations
 
 from orchestrator.store import (
+    bookmarks,
     catalog,
     crawls,
     definitions,
@@ -29,6 +30,7 @@ __all__ = [
     "HEAD_REVISION",
     "Store",
     "Tx",
+    "bookmarks",
     "catalog",
     "crawls",
     "definitions",

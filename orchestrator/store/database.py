@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from orchestrator.settings import Settings
     from orchestrator.store.outbox import Event
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 _DURABLE_COMMIT = sa.text("SET LOCAL synchronous_commit TO ON")
 
 

@@ -329,3 +329,40 @@ trigger_events = sa.Table(
     sa.Index("ix_trigger_events_event", "event_seq"),
     sa.Index("ix_trigger_events_workflow_run", "workflow_run_id"),
 )  # fmt: skip
+
+# Job bookmarks: every version of a job's state (Glue's JobBookmarkEntry; ``reason`` COMMIT,
+# RESET or REWIND), kept so that from/to windows and rewinds resolve by run id; what a run
+# staged with commit() (promoted by its SUCCEEDED end); when each run listed each source.
+job_bookmarks = sa.Table(
+    "job_bookmarks", metadata,
+    sa.Column("job_name", _NAME, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    _column("run", sa.Integer),
+    _column("attempt", sa.Integer),
+    _column("run_id", _ID, null=True),
+    _column("previous_run_id", _ID, null=True),
+    _column("job_bookmark", sa.Text),  # Glue's opaque JSON string: one state per transformation_ctx
+    _column("listed", JSON(), null=True),  # what the committing run's sources listed (adhere bookmark --history)
+    _column("reason", _STATE),
+    _column("committed_on", UTCDateTime()),
+    sa.Index("ix_job_bookmarks_run_id", "run_id"),
+)  # fmt: skip
+
+job_bookmark_stages = sa.Table(
+    "job_bookmark_stages", metadata,
+    sa.Column("job_run_id", _ID, primary_key=True),
+    _column("job_name", _NAME),
+    _column("base_version", sa.Integer),
+    _column("job_bookmark", sa.Text),
+    _column("listed", JSON(), null=True),
+    _column("staged_on", UTCDateTime()),
+)  # fmt: skip
+
+job_bookmark_listings = sa.Table(
+    "job_bookmark_listings", metadata,
+    sa.Column("job_run_id", _ID, primary_key=True),
+    sa.Column("context", _NAME, primary_key=True),
+    _column("job_name", _NAME),
+    _column("base_version", sa.Integer),
+    _column("listed_at_ms", sa.BigInteger),
+)  # fmt: skip

@@ -1,6 +1,7 @@
-"""Schedules and events through the HTTP API with boto3 alone, on SQLite and PostgreSQL:
-EventBridge's PutEvents on the same server as Glue's API starting a workflow run, the crawler
-schedule operations, StartTrigger/StopTrigger states, and the health endpoint."""
+"""Schedules, events and job bookmarks through the HTTP API with boto3, on SQLite and
+PostgreSQL: EventBridge's PutEvents on the same server as Glue's API starting a workflow run, the
+crawler schedule operations, StartTrigger/StopTrigger states, GetJobBookmark/ResetJobBookmark,
+and the health endpoint."""
 
 from __future__ import annotations
 
@@ -82,3 +83,35 @@ def test_the_health_endpoint(served: Served) -> None:
     with urllib.request.urlopen(f"{served.url}/health", timeout=10) as answer:
         report: dict[str, Any] = json.load(answer)
     assert answer.status == 200 and report["status"] == "ok" and report["loop"] == "running"
+
+
+def test_job_bookmarks_through_boto3(served: Served) -> None:
+    from orchestrator import job_run, store
+    from orchestrator.service import bookmarks
+    from orchestrator.states import JobRunState
+
+    glue = served.client()
+    name = _unique("load")
+    glue.create_job(Name=name, Role="r", Command={"Name": "pythonshell", "ScriptLocation": served.script(
+        f"{name}.py", "print('ok')\n")}, DefaultArguments={"--job-bookmark-option": "job-bookmark-enable"})
+    with pytest.raises(glue.exceptions.EntityNotFoundException, match="Continuation for job"):
+        glue.get_job_bookmark(JobName=name)
+    with pytest.raises(glue.exceptions.InvalidInputException, match="job-bookmark-to"):
+        glue.start_job_run(JobName=name, Arguments={"--job-bookmark-option": "job-bookmark-pause",
+                                                    "--job-bookmark-from": "jr_x"})
+    # A run's commit, as the job side stages it, promoted by its end (the loop is not involved).
+    with served.db.transaction() as tx:
+        [created] = job_run.create(tx, [job_run.Request(name)], direct=True)
+        run_id = created.id
+        store.job_runs.set_state(tx, run_id, JobRunState.RUNNING.value)
+    bookmarks.commit_job_bookmark(served.db, name, run_id, 0, '{"c":{"kind":"files"}}')
+    with served.db.transaction() as tx:
+        run = store.job_runs.get(tx, run_id)
+        assert run is not None
+        job_run.complete(tx, run, JobRunState.SUCCEEDED)
+    got = glue.get_job_bookmark(JobName=name)["JobBookmarkEntry"]
+    assert (got["Version"], got["Run"], got["RunId"], got["JobBookmark"]) == (1, 1, run_id, '{"c":{"kind":"files"}}')
+    reset = glue.reset_job_bookmark(JobName=name)["JobBookmarkEntry"]
+    assert (reset["Version"], reset["Run"]) == (2, 1) and not reset.get("JobBookmark")
+    rewound = glue.reset_job_bookmark(JobName=name, RunId=run_id)["JobBookmarkEntry"]
+    assert rewound["Version"] == 3 and rewound["JobBookmark"] == '{"c":{"kind":"files"}}'

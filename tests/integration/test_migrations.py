@@ -25,13 +25,15 @@ from orchestrator import errors, store
 from orchestrator.store import tables
 
 ALEMBIC_INI = Path(store.__file__).resolve().parents[2] / "migrations" / "alembic.ini"
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]  # oldest first
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]  # oldest first
 METADATA = tables.metadata
 CATALOG = ("catalog_databases", "catalog_tables", "catalog_table_versions", "catalog_partitions")
 EVENTS = ("schedules", "received_events", "trigger_events")
+BOOKMARKS = ("job_bookmarks", "job_bookmark_stages", "job_bookmark_listings")
 # What each revision adds, so that one step down is checked for exactly what it removes.
 ADDED_BY = {
-    "0001": {"tables": set(METADATA.tables) - {"crawls", "workflow_run_nodes", "tags", *CATALOG, *EVENTS}, "indexes": set()},
+    "0001": {"tables": set(METADATA.tables) - {"crawls", "workflow_run_nodes", "tags", *CATALOG, *EVENTS, *BOOKMARKS},
+             "indexes": set()},
     "0002": {"tables": set(), "indexes": {("job_runs", "ix_job_runs_workflow_run_job")}},
     "0003": {"tables": {"crawls"}, "indexes": set()},
     "0004": {"tables": {"workflow_run_nodes"}, "indexes": {("workflow_runs", "ix_workflow_runs_previous_run_id")}},
@@ -43,6 +45,7 @@ ADDED_BY = {
                                                  ("trigger_events", "ix_trigger_events_state"),
                                                  ("trigger_events", "ix_trigger_events_event"),
                                                  ("trigger_events", "ix_trigger_events_workflow_run")}},
+    "0009": {"tables": set(BOOKMARKS), "indexes": {("job_bookmarks", "ix_job_bookmarks_run_id")}},
 }
 
 
@@ -247,8 +250,13 @@ def test_a_store_at_head_accepts_rows_in_every_table(db: store.Store) -> None:
                                                   "received_on": stamp, "state": "ROUTED", "reason": None}])
         store.received_events.count(tx, [{"trigger_name": "trigger-1", "event_seq": seqs["e-1"], "state": "WAITING",
                                           "received_on": stamp, "workflow_run_id": None, "reason": None}])
+        version = store.bookmarks.Version("job-1", 1, 1, 0, "jr_1", None, '{"c": {"kind": "files"}}', {"c": {"new": 1}},
+                                          "COMMIT", stamp)
+        store.bookmarks.add(tx, version)
+        store.bookmarks.stage(tx, store.bookmarks.Stage("jr_2", "job-1", 1, "{}", None, stamp))
+        store.bookmarks.record_listing(tx, "jr_2", "c", "job-1", 1, 1_700_000_000_000)
         written |= {"workflow_runs", "job_runs", "crawls", "trigger_firings", "events", "notifications",
-                    "orchestrators", "workflow_run_nodes", "tags", *CATALOG, *EVENTS}
+                    "orchestrators", "workflow_run_nodes", "tags", *CATALOG, *EVENTS, *BOOKMARKS}
     assert written == set(METADATA.tables)  # a new table needs a line here
     with db.transaction() as tx:
         job = store.definitions.get(tx, "job", "job-1")
@@ -288,6 +296,9 @@ def test_a_store_at_head_accepts_rows_in_every_table(db: store.Store) -> None:
         [waiting] = store.received_events.waiting_all(tx)
         assert (waiting.trigger_name, waiting.count, waiting.oldest) == ("trigger-1", 1, stamp)
         assert store.received_events.get(tx, "e-1") == envelope
+        assert store.bookmarks.latest(tx, "job-1") == version
+        assert store.bookmarks.staged(tx, "jr_2") == store.bookmarks.Stage("jr_2", "job-1", 1, "{}", None, stamp)
+        assert store.bookmarks.listings(tx, "jr_2") == (1, {"c": 1_700_000_000_000})
 
 
 def test_rows_are_typed_as_their_tables() -> None:
@@ -304,6 +315,8 @@ def test_rows_are_typed_as_their_tables() -> None:
         (store.catalog.TableVersion, tables.catalog_table_versions),
         (store.catalog.Partition, tables.catalog_partitions),
         (store.schedules.Schedule, tables.schedules),
+        (store.bookmarks.Version, tables.job_bookmarks),
+        (store.bookmarks.Stage, tables.job_bookmark_stages),
     ]
     for row_type, table in pairs:
         assert [f.name for f in dataclasses.fields(row_type)] == [c.name for c in table.columns], row_type

@@ -66,7 +66,7 @@ def test_0005_down_and_up_drops_the_tags_alone(db: store.Store) -> None:
         assert "tags" not in sa.inspect(tx.conn).get_table_names()
         assert store.definitions.get(tx, "job", "j") is not None
     _alembic(db, "upgrade", "head")
-    assert db.revision() == store.HEAD_REVISION == "0008"
+    assert db.revision() == store.HEAD_REVISION == "0009"
     with db.read() as tx:
         inspector = sa.inspect(tx.conn)
         assert {ix["name"] for ix in inspector.get_indexes("tags")} == {"ix_tags_kind_key_value"}
