@@ -20,12 +20,19 @@ from orchestrator.store.job_runs import JobRun
 PIN = "--job-bookmark-pin"  # adhere's: a re-run reads the input window of this earlier run (resume --pin-input)
 
 
-def option_problem(arguments: dict[str, str]) -> str | None:
-    """Why a run's bookmark options cannot be used (refused at its start), or None."""
+def option_problem(tx: store.Tx, job_name: str, arguments: dict[str, str]) -> str | None:
+    """Why a run's bookmark options cannot be used (refused at its start), or None: a bad
+    combination, or a --job-bookmark-from/--job-bookmark-to that is no run of this job."""
+    if not any(key in arguments for key in (bookmarks.OPTION, bookmarks.CONTINUATION, bookmarks.FROM, bookmarks.TO)):
+        return None
     try:
-        bookmarks.options(arguments)
+        opts = bookmarks.options(arguments)
     except errors.InvalidInputException as exc:
         return str(exc)
+    for flag, run_id in ((bookmarks.FROM, opts.from_run), (bookmarks.TO, opts.to_run)):
+        found = store.job_runs.get(tx, run_id) if run_id else None
+        if run_id and (found is None or found.job_name != job_name):
+            return f"{flag} {run_id}: no run of job {job_name} has that id"
     return None
 
 
@@ -96,7 +103,8 @@ def context(tx: store.Tx, run: JobRun) -> dict[str, Any]:
         if base is None:
             raise errors.InvalidInputException(f"{PIN} {pinned}: that run listed no bookmarked source; nothing to pin")
         state = store.bookmarks.version(tx, run.job_name, base) if base else None
-        out["Pin"] = {"RunId": pinned, "JobBookmark": state.job_bookmark if state else "", "ListedAt": listed_at}
+        out["Pin"] = {"RunId": pinned, "Version": base, "JobBookmark": state.job_bookmark if state else "",
+                      "ListedAt": listed_at}
     return out
 
 
@@ -125,6 +133,12 @@ def stage(tx: store.Tx, run: JobRun, base_version: int, job_bookmark: str, liste
             f"JobBookmark of {run.job_name} is at version {current}, not {base_version} that this run read"
             + (f" (run {head.run_id} committed since)" if head and head.run_id else "")
             + ": this run cannot commit over it")
+    if (pinned := run.options.effective_arguments.get(PIN)) and (base := store.bookmarks.listings(tx, pinned)[0]) \
+            not in (None, current):
+        # Its sources advanced from the pinned run's state: over a newer one they would wind back.
+        raise errors.ConcurrentModificationException(
+            f"JobBookmark of {run.job_name} moved from version {base} (what the pinned run {pinned} read) to "
+            f"{current}: this re-run reprocessed its input but cannot commit over the newer state")
     bookmarks.load(job_bookmark)  # a state the next run can read, or ValueError
     store.bookmarks.stage(tx, store.bookmarks.Stage(run.id, run.job_name, base_version, job_bookmark, listed,
                                                     store.now()))

@@ -54,7 +54,7 @@ def create(tx: store.Tx, requests: Sequence[Request], *, direct: bool) -> list[J
     runs = []
     for request in requests:
         job = admission.get(request.job_name)
-        run = _admit(request, job[0] if job else None, occupied, stamp, direct)
+        run = _admit(tx, request, job[0] if job else None, occupied, stamp, direct)
         if run.state == _J.STARTING.value:
             occupied[run.job_name] += 1
         runs.append(run)
@@ -65,7 +65,7 @@ def create(tx: store.Tx, requests: Sequence[Request], *, direct: bool) -> list[J
     return runs
 
 
-def _admit(request: Request, job: Definition | None, occupied: Counter[str], stamp: dt.datetime,
+def _admit(tx: store.Tx, request: Request, job: Definition | None, occupied: Counter[str], stamp: dt.datetime,
            direct: bool) -> JobRun:
     common: dict[str, Any] = {
         "id": store.new_id("jr"), "job_name": request.job_name, "created_on": stamp,
@@ -85,7 +85,7 @@ def _admit(request: Request, job: Definition | None, occupied: Counter[str], sta
     spec = job.spec
     options = run_options(spec, common["arguments"], request.overrides)
     common.update(command=spec["command"]["name"], options=options, timeout=options.timeout)
-    if problem := job_bookmark.option_problem(options.effective_arguments):
+    if problem := job_bookmark.option_problem(tx, request.job_name, options.effective_arguments):
         if direct:
             raise errors.InvalidInputException(problem)
         return store.job_runs.new(state=_J.FAILED.value, started_on=stamp, completed_on=stamp, execution_time=0,

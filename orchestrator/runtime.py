@@ -31,6 +31,19 @@ The Data Catalog (``orchestrator.runtime_catalog``, loaded on first use of ``cat
 ``expression`` is GetPartitions' (``"year >= '2024' AND region IN ('eu', 'us')"``), pruned by the
 serve or the store. A missing table is EntityNotFoundException and a bad expression
 InvalidInputException naming its token, as adhere's errors whichever way the catalog was reached.
+
+Job bookmarks (``orchestrator.runtime_bookmarks``, loaded on first use of ``Job``), by
+``transformation_ctx`` (None or "": not bookmarked) and ``--job-bookmark-option``:
+
+    from orchestrator.runtime import Job
+    job = Job()
+    job.init(args["JOB_NAME"], args)                  # the run's mode, version and state
+    job.files(ctx, "/data/orders")                    # or s3://bucket/prefix/: new files, sorted
+    job.rows(ctx, engine_or_url, "customers", keys=["id"], order="asc")   # new rows (dicts)
+    job.partitions(ctx, database, name, expression=None)   # new catalog Partitions
+    job.ray_dataset(ctx, path, format="parquet", **read_options)   # ray.data over the new files
+    job.spark_dataframe(ctx, spark, path, format="parquet")        # a DataFrame of them
+    job.commit()                                      # stages every source's new state (enable)
 """
 
 from __future__ import annotations
@@ -140,12 +153,16 @@ def _endpoint_credentials() -> tuple[str, str, str | None]:
 
 
 def __getattr__(name: str) -> Any:
-    """``catalog``, imported on first use: the rest of this module needs no more than the
-    standard library."""
+    """``catalog`` and ``Job``, imported on first use: the rest of this module needs no more
+    than the standard library."""
     if name == "catalog":
         from orchestrator import runtime_catalog
 
         return runtime_catalog
+    if name == "Job":
+        from orchestrator import runtime_bookmarks
+
+        return runtime_bookmarks.Job
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -145,3 +145,24 @@ def test_the_bookmark_goes_with_its_job(db: store.Store, loader: str) -> None:
     jobs.delete_job(db, "load")
     with db.read() as tx:
         assert store.bookmarks.latest(tx, "load") is None
+
+
+def test_a_window_must_name_runs_of_the_job(db: store.Store, loader: str) -> None:
+    run = _start(db)
+    with pytest.raises(errors.InvalidInputException, match="--job-bookmark-to jr_nope: no run of job load"):
+        _start(db, **{"--job-bookmark-option": "job-bookmark-pause", "--job-bookmark-from": run,
+                      "--job-bookmark-to": "jr_nope"})
+
+
+def test_a_pinned_rerun_cannot_commit_over_a_newer_state(db: store.Store, loader: str) -> None:
+    failed = _start(db)
+    bookmarks.record_job_bookmark_listing(db, "load", failed, "orders", 0, 1_700_000_000_000)
+    _end(db, failed, JobRunState.FAILED)
+    other = _start(db)
+    bookmarks.commit_job_bookmark(db, "load", other, 0, _state(5))
+    _end(db, other)
+    pinned = _start(db, **{"--job-bookmark-pin": failed})
+    found = bookmarks.job_bookmark_context(db, "load", pinned)
+    assert found["Pin"] == {"RunId": failed, "Version": 0, "JobBookmark": "", "ListedAt": {"orders": 1_700_000_000_000}}
+    with pytest.raises(errors.ConcurrentModificationException, match="pinned run"):
+        bookmarks.commit_job_bookmark(db, "load", pinned, 1, _state(6))

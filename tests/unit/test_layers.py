@@ -90,7 +90,8 @@ def test_the_orchestrator_never_imports_ray_or_pyspark() -> None:
 
 
 def test_only_the_store_and_migrations_speak_sql() -> None:
-    speaking = [m for m in MODULES if not m.startswith(("orchestrator.store", "migrations"))]
+    speaking = [m for m in MODULES if not m.startswith(("orchestrator.store", "migrations"))
+                and m != "orchestrator.runtime_sql"]  # a job's own data, not the store
     assert _violations(speaking, ("sqlalchemy", "alembic", "psycopg")) == []
 
 
