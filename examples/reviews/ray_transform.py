@@ -1,11 +1,14 @@
 """The reviews transform of the "Introducing AWS Glue for Ray" post, with Ray Data (a glueray job).
 
 Finds the raw reviews through the Data Catalog (the table ``catalog_raw`` made of the generated
-Parquet, partitioned by product_category), keeps US reviews that got votes, adds
+Parquet, partitioned by product_category) and, with a job bookmark, reads only the partitions no
+successful run has processed yet: a second run with no new input transforms nothing, a new
+category is transformed alone. It keeps US reviews that got votes, adds
 ``helpful_votes_ratio``, drops the text columns, flags low ratings with a task UDF, sorts by
-``total_votes`` and writes ``<output_root>/ray/reviews/``. The same low-rating test then runs
-again as a callable class on a fixed actor pool and writes the low-rated reviews, with their
-products, to ``<output_root>/ray/low_rated/``.
+``total_votes`` and adds the result to ``<output_root>/ray/reviews/``. The same low-rating test
+then runs again as a callable class on a fixed actor pool and adds the low-rated reviews, with
+their products, to ``<output_root>/ray/low_rated/``. (To start over: ``adhere bookmark reset
+ray_transform`` and remove ``data/out``: a reset never touches output.)
 
 Arguments: ``--database NAME --table NAME --output_root DIR`` and, optionally, ``--partitions
 EXPR`` (Glue's partition expression, such as ``product_category IN ('Books', 'Toys')``, pruned by
@@ -28,7 +31,7 @@ import ray
 import ray.data
 from ray.data.expressions import col
 
-from orchestrator.runtime import catalog, getResolvedOptions
+from orchestrator.runtime import Job, catalog, getResolvedOptions
 
 HERE = Path(__file__).resolve().parent
 LOW_RATING_MAX_STARS = 2
@@ -40,9 +43,9 @@ DROPPED_COLUMNS = [
     "vine",
     "verified_purchase",
 ]
-# Everything this workflow writes under output_root: cleared when a new run's outputs begin
-# here, so a report never mixes two runs.
-RUN_OUTPUTS = ["ray", "spark", "quality.json", "report.md", "FAILED.txt"]
+# What each run writes anew under output_root: cleared when a new run's outputs begin here, so a
+# report never mixes two runs. The Ray output grows run by run (the bookmark's new partitions).
+RUN_OUTPUTS = ["spark", "quality.json", "report.md", "FAILED.txt"]
 LOW_RATED_COLUMNS = ["review_id", "product_id", "product_category", "star_rating", "total_votes"]
 
 
@@ -54,7 +57,8 @@ def _resolve(path: str) -> Path:
 def _options(argv: list[str]) -> dict[str, str]:
     # Glue's getResolvedOptions makes every named option required, so ask for the workflow
     # ids only when the orchestrator passed them (it does inside a workflow run).
-    optional = [name for name in ("WORKFLOW_NAME", "WORKFLOW_RUN_ID", "partitions") if f"--{name}" in argv]
+    optional = [name for name in ("JOB_NAME", "JOB_RUN_ID", "WORKFLOW_NAME", "WORKFLOW_RUN_ID", "partitions")
+                if f"--{name}" in argv]
     return getResolvedOptions(argv, ["database", "table", "output_root", *optional])
 
 
@@ -141,36 +145,55 @@ def _share_output_location(out_dir: Path, args: dict[str, str]) -> None:
         print(f"(run properties not updated: {exc})")
 
 
+def _only(partitions: list[catalog.Partition], expression: str | None) -> str:
+    """The partition expression of exactly these partitions (and the user's, if any)."""
+    quoted = ", ".join("'" + p.values[0].replace("'", "''") + "'" for p in partitions)
+    chosen = f"product_category IN ({quoted})"
+    return f"({expression}) AND {chosen}" if expression else chosen
+
+
 def main(argv: list[str]) -> None:
     args = _options(argv)
     database, table, expression = args["database"], args["table"], args.get("partitions")
     output_root = _resolve(args["output_root"])
     out_dir = output_root / "ray"
     # The catalog says where the data is, its format and its partitions (EntityNotFoundException
-    # when the crawler has not made the table).
+    # when the crawler has not made the table); the bookmark, which of them are new.
     source = catalog.table(database, table)
+    # A run adhere started has a bookmark; run by hand, the script reads every partition.
+    job = Job().init(args["JOB_NAME"], args) if "JOB_RUN_ID" in args else None
+    new = (job.partitions("raw_reviews", database, table, expression) if job
+           else sorted(catalog.partitions(database, table, expression), key=lambda p: p.values))
     print(f"input: {database}.{table} ({source.classification}) at {source.location}, "
-          f"{len(catalog.locations(database, table, expression))} partition folders")
+          f"{len(new)} partition folders to process: {', '.join(p.values[0] for p in new) or 'none'}")
     started = time.perf_counter()
-    _clear_previous_outputs(output_root)  # a rerun replaces, never appends
-    ray.init()
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    try:
-        # Hive partitioning adds product_category, a partition key of the table.
-        result = transform(catalog.ray_dataset(database, table, expression), out_dir)
-    finally:
-        ray.shutdown()
+    _clear_previous_outputs(output_root)  # what downstream jobs write anew; the Ray output grows
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if new:
+        ray.init()
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        try:
+            # Hive partitioning adds product_category, a partition key of the table.
+            result = transform(catalog.ray_dataset(database, table, _only(new, expression)), out_dir)
+        finally:
+            ray.shutdown()
+    else:
+        result = {"input_rows": 0, "output_rows": 0, "low_rated_rows": 0,
+                  "reviews_path": str(out_dir / "reviews"), "low_rated_path": str(out_dir / "low_rated")}
     result["source"] = f"{database}.{table}"
+    result["partitions"] = [p.values[0] for p in new]
     result["workflow_run_id"] = args.get("WORKFLOW_RUN_ID")
     result["seconds"] = round(time.perf_counter() - started, 2)
     (out_dir / "_SUCCESS").write_text(json.dumps(result, indent=2) + "\n")
     print(
-        f"read {result['input_rows']} reviews from {database}.{table}; "
-        f"wrote {result['output_rows']} US reviews with votes to {result['reviews_path']} "
+        f"read {result['input_rows']} new reviews from {database}.{table}; "
+        f"added {result['output_rows']} US reviews with votes to {result['reviews_path']} "
         f"and {result['low_rated_rows']} low-rated reviews to {result['low_rated_path']} "
         f"in {result['seconds']}s"
     )
     _share_output_location(out_dir, args)
+    if job is not None:
+        job.commit()  # applied when this run ends SUCCEEDED
 
 
 if __name__ == "__main__":

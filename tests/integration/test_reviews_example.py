@@ -159,6 +159,7 @@ class Ran:
     data_root: Path
     output_root: Path
     db_url: str
+    settings: Settings
 
     def nodes(self, kind: str) -> dict[str, dict[str, Any]]:
         """The run's JOB or CRAWLER nodes by name: the latest job run, or the latest crawl."""
@@ -196,6 +197,25 @@ def _copy_example(folder: Path) -> Path:
     return workflow
 
 
+def _run_workflow(settings: Settings) -> dict[str, Any]:
+    """One run of the example's copy to its end, by an orchestrator of this process; GetWorkflowRun."""
+    db = service.open_store(settings)
+    try:
+        run_id = workflow_runs.start_workflow_run(db, "reviews")
+        deadline = time.monotonic() + WORKFLOW_TIMEOUT
+        terminal = {s.value for s in states.WORKFLOW_RUN_TERMINAL}
+
+        def done() -> bool:
+            assert time.monotonic() < deadline, f"the workflow run did not end in {WORKFLOW_TIMEOUT}s"
+            return workflow_runs.workflow_run_status(db, run_id) in terminal
+
+        with orchestration.host(db, settings, scope=run_id) as wait:
+            wait(done, None)
+        return workflow_runs.get_workflow_run(db, "reviews", run_id)
+    finally:
+        db.close()
+
+
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
     """The whole workflow, run once by an orchestrator on a store of its own (SQLite)."""
@@ -207,23 +227,15 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
     db = service.open_store(settings)
     try:
         definitions.apply(db, loading.load_files([workflow]))
-        run_id = workflow_runs.start_workflow_run(db, "reviews")
-        deadline = time.monotonic() + WORKFLOW_TIMEOUT
-        terminal = {s.value for s in states.WORKFLOW_RUN_TERMINAL}
-
-        def done() -> bool:
-            assert time.monotonic() < deadline, f"the workflow run did not end in {WORKFLOW_TIMEOUT}s"
-            return workflow_runs.workflow_run_status(db, run_id) in terminal
-
-        with orchestration.host(db, settings, scope=run_id) as wait:
-            wait(done, None)
-        run = workflow_runs.get_workflow_run(db, "reviews", run_id)
     finally:
         db.close()
+    try:
+        run = _run_workflow(settings)
+        yield Ran(run, folder / "data" / "raw" / "reviews", folder / "data" / "out", settings.database_url, settings)
+    finally:
         from engines import ray_cluster
 
         ray_cluster.LocalCluster(settings.home / "engines" / "glueray").stop()
-    yield Ran(run, folder / "data" / "raw" / "reviews", folder / "data" / "out", settings.database_url)
 
 
 # --- generate -----------------------------------------------------------------------------------
@@ -536,3 +548,34 @@ def test_workflow_definition_loads_with_the_expected_shape() -> None:
     assert jobs["spark_aggregate"].default_arguments["--table"] == "curated_reviews"
     raw = yaml.safe_load(path.read_text())
     assert all(t.get("WorkflowName") == "reviews" for t in raw["Triggers"])
+
+
+def _failures(run: dict[str, Any]) -> dict[str, str]:
+    nodes = Ran(run, Path(), Path(), "", Settings()).nodes
+    return {n: r.get("ErrorMessage") or "" for n, r in {**nodes("JOB"), **nodes("CRAWLER")}.items()
+            if r.get("ErrorMessage")}
+
+
+@on_the_run
+def test_later_runs_transform_only_the_new_partitions(ran: Ran) -> None:
+    """The Ray job's bookmark: a run with no new input transforms nothing (and the pipeline still
+    reports on everything); a new category is transformed alone. Runs after the other tests of
+    the first run, which it leaves as they were."""
+    reviews = ran.output_root / "ray" / "reviews"
+    before = _read(reviews).num_rows
+    second = _run_workflow(ran.settings)
+    assert second["Status"] == "COMPLETED" and second["Statistics"]["FailedActions"] == 0, _failures(second)
+    marker = json.loads((ran.output_root / "ray" / "_SUCCESS").read_text())
+    assert (marker["input_rows"], marker["partitions"]) == (0, [])
+    assert _read(reviews).num_rows == before and (ran.output_root / "report.md").is_file()
+    # A new category lands: other reviews (another seed), in a folder of its own.
+    fresh = ran.data_root.parent / "fresh"
+    _ok(subprocess.run([sys.executable, str(EXAMPLE / "generate.py"), "--rows", "600", "--out", str(fresh),
+                        "--seed", "99"], capture_output=True, text=True, check=False))
+    shutil.copytree(fresh / "product_category=Books", ran.data_root / "product_category=Zines")
+    books = pq.read_table(fresh / "product_category=Books").num_rows
+    third = _run_workflow(ran.settings)
+    assert third["Status"] == "COMPLETED" and third["Statistics"]["FailedActions"] == 0, _failures(third)
+    marker = json.loads((ran.output_root / "ray" / "_SUCCESS").read_text())
+    assert (marker["input_rows"], marker["partitions"]) == (books, ["Zines"])
+    assert _read(reviews).num_rows == before + marker["output_rows"]
