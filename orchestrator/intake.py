@@ -47,8 +47,10 @@ class EventTrigger:
         if self.pattern is not None:
             return self.pattern.matches(event)
         suffix = f":workflow/{self.workflow_name}"
-        return any(isinstance(r, str) and r.startswith("arn:") and r.endswith(suffix)
-                   for r in event.get("resources") or ())
+        return any(
+            isinstance(r, str) and r.startswith("arn:") and r.endswith(suffix)
+            for r in event.get("resources") or ()
+        )
 
 
 @dataclasses.dataclass
@@ -76,22 +78,49 @@ def event_triggers(tx: store.Tx) -> list[EventTrigger]:
     return found
 
 
-def envelope_of(entry: Any, *, account: str = events.DEFAULT_ACCOUNT, region: str = events.DEFAULT_REGION,
-                now: dt.datetime | None = None) -> dict[str, Any]:
+def envelope_of(
+    entry: Any,
+    *,
+    account: str = events.DEFAULT_ACCOUNT,
+    region: str = events.DEFAULT_REGION,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
     """The EventBridge envelope of a PutEvents entry, or of an envelope given whole (checked)."""
+    return checked(entry, account=account, region=region, now=now)[0]
+
+
+def checked(
+    entry: Any,
+    *,
+    account: str = events.DEFAULT_ACCOUNT,
+    region: str = events.DEFAULT_REGION,
+    now: dt.datetime | None = None,
+) -> tuple[dict[str, Any], str]:
+    """``envelope_of``, with the envelope's JSON text (measured against the size limit, and
+    stored as it is by ``receive``: an event is serialized once)."""
     if not isinstance(entry, Mapping):
         raise EntryError("InvalidArgument", "an event must be a JSON object")
     moment = now or store.now()
     if "detail-type" in entry or "detail" in entry:
-        source, detail_type, detail = entry.get("source"), entry.get("detail-type"), entry.get("detail")
+        source, detail_type, detail = (
+            entry.get("source"),
+            entry.get("detail-type"),
+            entry.get("detail"),
+        )
         resources, time, event_id = entry.get("resources", []), entry.get("time"), entry.get("id")
         account, region = entry.get("account", account), entry.get("region", region)
     else:
-        source, detail_type, detail = entry.get("Source"), entry.get("DetailType"), entry.get("Detail")
+        source, detail_type, detail = (
+            entry.get("Source"),
+            entry.get("DetailType"),
+            entry.get("Detail"),
+        )
         resources, time, event_id = entry.get("Resources", []), entry.get("Time"), entry.get("Id")
     for name, value in (("Source", source), ("DetailType", detail_type)):
         if not isinstance(value, str) or not value.strip():
-            raise EntryError("InvalidArgument", f"Parameter {name} is not valid: a non-empty string is required")
+            raise EntryError(
+                "InvalidArgument", f"Parameter {name} is not valid: a non-empty string is required"
+            )
     if isinstance(detail, str):
         try:
             detail = json.loads(detail)
@@ -100,22 +129,40 @@ def envelope_of(entry: Any, *, account: str = events.DEFAULT_ACCOUNT, region: st
     if not isinstance(detail, Mapping):
         raise EntryError("MalformedDetail", "Detail is malformed: it must be a JSON object")
     if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
-        raise EntryError("InvalidArgument", "Parameter Resources is not valid: a list of strings is required")
+        raise EntryError(
+            "InvalidArgument", "Parameter Resources is not valid: a list of strings is required"
+        )
     if event_id is not None and (not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID):
-        raise EntryError("InvalidArgument", f"Parameter Id is not valid: a string of 1 to {MAX_ID} characters")
+        raise EntryError(
+            "InvalidArgument", f"Parameter Id is not valid: a string of 1 to {MAX_ID} characters"
+        )
     envelope = {
         "version": "0", "id": event_id or str(uuid.uuid4()), "detail-type": detail_type, "source": source,
         "account": account, "time": _time(time, moment), "region": region, "resources": list(resources),
         "detail": dict(detail),
     }  # fmt: skip
-    if len(json.dumps(envelope, separators=(",", ":"))) > MAX_ENTRY_BYTES:
-        raise EntryError("InvalidArgument", f"the event is larger than {MAX_ENTRY_BYTES // 1024} KiB")
-    return envelope
+    text = json.dumps(envelope, separators=(",", ":"))
+    if len(text) > MAX_ENTRY_BYTES:
+        raise EntryError(
+            "InvalidArgument", f"the event is larger than {MAX_ENTRY_BYTES // 1024} KiB"
+        )
+    return envelope, text
+
+
+_formatted: tuple[dt.datetime, str] | None = None  # the last default time: one ``now`` per call
+
+
+def _now_text(now: dt.datetime) -> str:
+    global _formatted
+    last = _formatted
+    if last is None or last[0] is not now:
+        last = _formatted = (now, events.format_time(now))
+    return last[1]
 
 
 def _time(value: Any, now: dt.datetime) -> str:
     if value is None or value == "":
-        return events.format_time(now)
+        return _now_text(now)
     if isinstance(value, dt.datetime):
         return events.format_time(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -125,19 +172,32 @@ def _time(value: Any, now: dt.datetime) -> str:
             return events.format_time(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
         except ValueError:
             pass
-    raise EntryError("InvalidArgument", "Parameter Time is not valid: an ISO-8601 time or epoch seconds")
+    raise EntryError(
+        "InvalidArgument", "Parameter Time is not valid: an ISO-8601 time or epoch seconds"
+    )
 
 
-def receive(tx: store.Tx, envelopes: Sequence[Mapping[str, Any]], *, triggers: Sequence[EventTrigger] | None = None,
-            only_counted: bool = False) -> Receipt:
+def receive(
+    tx: store.Tx,
+    envelopes: Sequence[Mapping[str, Any]],
+    *,
+    triggers: Sequence[EventTrigger] | None = None,
+    only_counted: bool = False,
+    texts: Sequence[str] | None = None,
+) -> Receipt:
     """Store and route envelopes (ids unique; a known id is a duplicate and changes nothing).
     ``only_counted`` keeps only events some trigger counts (completion events, which the
-    notifications already keep)."""
+    notifications already keep). ``texts``: the envelopes' JSON texts, when the caller has them
+    (``checked``)."""
     triggers = event_triggers(tx) if triggers is None else triggers
     stamp = store.now()
     receipt = Receipt([e["id"] for e in envelopes])
     rows, counts = [], {}
-    for envelope in {e["id"]: e for e in envelopes}.values():
+    last = {
+        e["id"]: i for i, e in enumerate(envelopes)
+    }  # a repeated id: the last one, in the first one's place
+    for i in last.values():
+        envelope = envelopes[i]
         counted = [t for t in triggers if t.counts(envelope)]
         if only_counted and not counted:
             continue
@@ -147,18 +207,34 @@ def receive(tx: store.Tx, envelopes: Sequence[Mapping[str, Any]], *, triggers: S
             reason = NO_MATCH
         elif not active:
             reason = "; ".join(f"trigger {t.name} is {t.state}, not ACTIVATED" for t in counted)
-        rows.append({"id": envelope["id"], "source": envelope["source"][:256], "detail_type": envelope["detail-type"][:256],
-                     "envelope": envelope, "received_on": stamp, "state": ROUTED if counted else DROPPED,
-                     "reason": reason})
+        rows.append(
+            {
+                "id": envelope["id"],
+                "source": envelope["source"][:256],
+                "detail_type": envelope["detail-type"][:256],
+                "envelope": envelope,
+                "envelope_json": texts[i] if texts is not None else None,
+                "received_on": stamp,
+                "state": ROUTED if counted else DROPPED,
+                "reason": reason,
+            }
+        )
         counts[envelope["id"]] = counted
     new = store.received_events.insert(tx, rows)
     per_trigger = []
     for event_id, seq in new.items():
         for t in counts[event_id]:
             active = t.state in _ACTIVE
-            per_trigger.append({"trigger_name": t.name, "event_seq": seq, "state": WAITING if active else DROPPED,
-                                "received_on": stamp, "workflow_run_id": None,
-                                "reason": None if active else f"trigger {t.name} is {t.state}, not ACTIVATED"})
+            per_trigger.append(
+                {
+                    "trigger_name": t.name,
+                    "event_seq": seq,
+                    "state": WAITING if active else DROPPED,
+                    "received_on": stamp,
+                    "workflow_run_id": None,
+                    "reason": None if active else f"trigger {t.name} is {t.state}, not ACTIVATED",
+                }
+            )
     store.received_events.count(tx, per_trigger)
     receipt.new = len(new)
     receipt.duplicates = len(envelopes) - len(new) if not only_counted else 0

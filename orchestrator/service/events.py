@@ -3,7 +3,9 @@ each (`adhere events list`), and the payloads of a run's batch for its jobs."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,8 +20,13 @@ STATES = ("WAITING", "CONSUMED", "DROPPED")
 
 
 @remote.callable(wakes=True)
-def put_events(db: store.Store, settings: Settings, entries: Sequence[Any], *,
-               limit: int | None = MAX_PUT_ENTRIES) -> dict[str, Any]:
+def put_events(
+    db: store.Store,
+    settings: Settings,
+    entries: Sequence[Any],
+    *,
+    limit: int | None = MAX_PUT_ENTRIES,
+) -> dict[str, Any]:
     """PutEvents: each entry becomes an event, stored and routed in one transaction before the
     answer (so an acknowledged event is never lost); a refused entry gets EventBridge's
     ErrorCode and ErrorMessage and the others go on. An event whose id was seen is a duplicate:
@@ -27,48 +34,89 @@ def put_events(db: store.Store, settings: Settings, entries: Sequence[Any], *,
     if not isinstance(entries, Sequence) or isinstance(entries, str | bytes) or not entries:
         raise errors.InvalidInputException("Entries must be a non-empty list of events")
     if limit is not None and len(entries) > limit:
-        raise errors.InvalidInputException(f"Entries has {len(entries)} events; PutEvents takes at most {limit}")
+        raise errors.InvalidInputException(
+            f"Entries has {len(entries)} events; PutEvents takes at most {limit}"
+        )
     out: list[dict[str, Any]] = []
-    accepted = []
+    accepted, texts = [], []
     now = store.now()
     for entry in entries:
         try:
-            envelope = intake.envelope_of(entry, account=settings.account_id, region=settings.region, now=now)
+            envelope, text = intake.checked(
+                entry, account=settings.account_id, region=settings.region, now=now
+            )
         except intake.EntryError as exc:
             out.append({"ErrorCode": exc.code, "ErrorMessage": str(exc)})
             continue
         accepted.append(envelope)
+        texts.append(text)
         out.append({"EventId": envelope["id"]})
     if accepted:
-        with db.transaction() as tx:
+        with _writer(db), db.transaction() as tx:
+            triggers = intake.event_triggers(tx)
             for i in range(0, len(accepted), CHUNK):
-                intake.receive(tx, accepted[i : i + CHUNK])
+                intake.receive(
+                    tx, accepted[i : i + CHUNK], triggers=triggers, texts=texts[i : i + CHUNK]
+                )
     return {"FailedEntryCount": sum(1 for e in out if "ErrorCode" in e), "Entries": out}
+
+
+_writers: dict[str, threading.Lock] = {}
+
+
+def _writer(db: store.Store) -> contextlib.AbstractContextManager[Any]:
+    """On SQLite, the threads of a process that put events (a serve's API workers) queue here for
+    the store's write lock: one at a time, each woken as soon as the one before it commits.
+    Waiting in SQLite's busy handler instead, they poll with sleeps that grow to 100 ms."""
+    if db.is_postgres:
+        return contextlib.nullcontext()
+    lock = _writers.get(db.url)
+    if lock is None:
+        lock = _writers.setdefault(db.url, threading.Lock())
+    return lock
 
 
 def receive(db: store.Store, settings: Settings, envelopes: Sequence[Any]) -> intake.Receipt:
     """Events an event source built (folders, SQS), stored and routed in one transaction; raises
     when they could not be stored (the source keeps them and tries again)."""
     now = store.now()
-    checked = []
+    checked, texts = [], []
     for envelope in envelopes:
         try:
-            checked.append(intake.envelope_of(envelope, account=settings.account_id, region=settings.region, now=now))
+            found, text = intake.checked(
+                envelope, account=settings.account_id, region=settings.region, now=now
+            )
         except intake.EntryError as exc:  # not retried: it would be refused again
-            log.warning("event refused", extra={"event_id": envelope.get("id") if isinstance(envelope, Mapping) else None,
-                                                "error": str(exc)})
-    with db.transaction() as tx:
-        return intake.receive(tx, checked)
+            log.warning(
+                "event refused",
+                extra={
+                    "event_id": envelope.get("id") if isinstance(envelope, Mapping) else None,
+                    "error": str(exc),
+                },
+            )
+            continue
+        checked.append(found)
+        texts.append(text)
+    with _writer(db), db.transaction() as tx:
+        return intake.receive(tx, checked, texts=texts)
 
 
 @remote.callable
-def list_events(db: store.Store, *, state: str | None = None, trigger_name: str | None = None,
-                event_id: str | None = None, next_token: str | None = None,
-                max_results: int | None = 100) -> dict[str, Any]:
+def list_events(
+    db: store.Store,
+    *,
+    state: str | None = None,
+    trigger_name: str | None = None,
+    event_id: str | None = None,
+    next_token: str | None = None,
+    max_results: int | None = 100,
+) -> dict[str, Any]:
     """Events newest first, a line per trigger that counted each: WAITING in an open batch,
     CONSUMED by a run, or DROPPED with the reason."""
     if state is not None and state not in STATES:
-        raise errors.InvalidInputException(f"State must be one of {', '.join(STATES)}, not {state!r}")
+        raise errors.InvalidInputException(
+            f"State must be one of {', '.join(STATES)}, not {state!r}"
+        )
     if max_results is not None and not 1 <= max_results <= 1000:
         raise errors.InvalidInputException("MaxResults must be between 1 and 1000")
     before = paging.decode(next_token)
@@ -76,8 +124,14 @@ def list_events(db: store.Store, *, state: str | None = None, trigger_name: str 
         raise errors.InvalidInputException("Invalid NextToken: it was not returned by this server")
     limit = max_results or 100
     with db.read() as tx:
-        rows = store.received_events.find(tx, state=state, trigger_name=trigger_name, event_id=event_id,
-                                          before=before[0] if before else None, limit=limit + 1)
+        rows = store.received_events.find(
+            tx,
+            state=state,
+            trigger_name=trigger_name,
+            event_id=event_id,
+            before=before[0] if before else None,
+            limit=limit + 1,
+        )
     # A page ends between events, never between the lines (one per trigger) of one event.
     token = None
     if len(rows) > limit:
@@ -88,9 +142,16 @@ def list_events(db: store.Store, *, state: str | None = None, trigger_name: str 
 
 
 def _shape(r: store.received_events.Received) -> dict[str, Any]:
-    out = {"EventId": r.id, "State": r.state, "Source": r.source, "DetailType": r.detail_type,
-           "ReceivedOn": r.received_on, "TriggerName": r.trigger_name, "WorkflowRunId": r.workflow_run_id,
-           "Reason": r.reason}
+    out = {
+        "EventId": r.id,
+        "State": r.state,
+        "Source": r.source,
+        "DetailType": r.detail_type,
+        "ReceivedOn": r.received_on,
+        "TriggerName": r.trigger_name,
+        "WorkflowRunId": r.workflow_run_id,
+        "Reason": r.reason,
+    }
     return {k: v for k, v in out.items() if v is not None}
 
 

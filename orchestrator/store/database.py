@@ -301,3 +301,19 @@ def _create_engine(url: str) -> sa.Engine:
 
 
 _IDLE_PING = 5.0  # seconds a pooled PostgreSQL connection may sit unused before it is tested
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database ``url`` names when it does not exist (benchmarks' stores);
+    nothing for other databases."""
+    target = sa.engine.make_url(url)
+    if not target.drivername.startswith("postgresql"):
+        return
+    engine = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}).first():
+                return
+            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        engine.dispose()
