@@ -51,10 +51,14 @@ if then.startswith("wait:"):  # both concurrent runs have read before either com
     open(os.path.join(folder, args["JOB_RUN_ID"]), "w").close()
     while not os.path.exists(os.path.join(folder, "go")):
         time.sleep(0.02)
+if then == "kill-before-commit":  # kill -9 between processing and commit
+    os.kill(os.getpid(), 9)
 try:
     job.commit()
 except Exception as exc:
     record["commit"] = type(exc).__name__
+if then == "kill-after-commit":  # staged, then killed before the run could end
+    os.kill(os.getpid(), 9)
 with open(args["out"], "a") as out:
     out.write(json.dumps(record) + "\\n")
 if then == "fail-once" and not os.path.exists(args["out"] + ".failed"):
@@ -283,6 +287,20 @@ def test_a_run_that_commits_then_fails_advances_nothing_and_its_retry_reads_the_
     assert "commit" not in failed  # its commit was staged, then dropped by its failure
     entry = jobs.entry()
     assert (entry["Version"], entry["RunId"], entry["Attempt"]) == (1, retry, 1)
+
+
+@pytest.mark.parametrize("then", ["kill-before-commit", "kill-after-commit"])
+def test_a_run_killed_before_or_after_its_commit_advances_nothing(
+    db: store.Store, settings: Settings, tmp_path: Path, then: str
+) -> None:
+    jobs = Jobs(db, tmp_path, DefaultArguments={"--then": then})
+    jobs.write("a.csv")
+    with orchestrating(db, settings) as orch:
+        run_id = jobs.start()
+        assert jobs.wait(orch, run_id) == ["FAILED"]
+        assert jobs.version() == 0
+        assert jobs.run(orch, then="-")["files"] == ["a.csv"]  # the next run reads it again
+    assert jobs.version() == 1
 
 
 def test_a_run_that_times_out_after_its_commit_advances_nothing(
