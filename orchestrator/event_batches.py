@@ -15,7 +15,7 @@ import collections
 import datetime as dt
 import logging
 
-from orchestrator import store, trigger, workflow_run
+from orchestrator import intake, store, trigger, workflow_run
 from orchestrator.effects import Effects
 from orchestrator.store.received_events import CONSUMED, DROPPED
 
@@ -59,7 +59,7 @@ class EventBatches:
                 why = (
                     "trigger deleted"
                     if row is None
-                    else f"trigger {row.name} is {row.state}, not ACTIVATED"
+                    else intake.not_activated(row.name, row.state or "CREATED")
                 )
                 store.received_events.drop_waiting(tx, batch.trigger_name, why)
                 continue

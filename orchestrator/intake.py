@@ -53,12 +53,9 @@ class EventTrigger:
         )
 
 
-@dataclasses.dataclass
-class Receipt:
-    ids: list[str]  # of every event taken (new or duplicate), in order
-    new: int = 0
-    duplicates: int = 0
-    waiting: int = 0  # counts that wait in an open batch
+def not_activated(name: str, state: str) -> str:
+    """Why a trigger does not count an event (or drops its open batch)."""
+    return f"trigger {name} is {state}, not ACTIVATED"
 
 
 _compiled: dict[str, eventbridge.Pattern] = {}
@@ -149,20 +146,9 @@ def checked(
     return envelope, text
 
 
-_formatted: tuple[dt.datetime, str] | None = None  # the last default time: one ``now`` per call
-
-
-def _now_text(now: dt.datetime) -> str:
-    global _formatted
-    last = _formatted
-    if last is None or last[0] is not now:
-        last = _formatted = (now, events.format_time(now))
-    return last[1]
-
-
 def _time(value: Any, now: dt.datetime) -> str:
     if value is None or value == "":
-        return _now_text(now)
+        return events.format_time(now)
     if isinstance(value, dt.datetime):
         return events.format_time(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -184,14 +170,14 @@ def receive(
     triggers: Sequence[EventTrigger] | None = None,
     only_counted: bool = False,
     texts: Sequence[str] | None = None,
-) -> Receipt:
-    """Store and route envelopes (ids unique; a known id is a duplicate and changes nothing).
+) -> int:
+    """Store and route envelopes (ids unique; a known id is a duplicate and changes nothing);
+    returns how many were new.
     ``only_counted`` keeps only events some trigger counts (completion events, which the
     notifications already keep). ``texts``: the envelopes' JSON texts, when the caller has them
     (``checked``)."""
     triggers = event_triggers(tx) if triggers is None else triggers
     stamp = store.now()
-    receipt = Receipt([e["id"] for e in envelopes])
     rows, counts = [], {}
     last = {
         e["id"]: i for i, e in enumerate(envelopes)
@@ -206,7 +192,7 @@ def receive(
         if not counted:
             reason = NO_MATCH
         elif not active:
-            reason = "; ".join(f"trigger {t.name} is {t.state}, not ACTIVATED" for t in counted)
+            reason = "; ".join(not_activated(t.name, t.state) for t in counted)
         rows.append(
             {
                 "id": envelope["id"],
@@ -232,11 +218,8 @@ def receive(
                     "state": WAITING if active else DROPPED,
                     "received_on": stamp,
                     "workflow_run_id": None,
-                    "reason": None if active else f"trigger {t.name} is {t.state}, not ACTIVATED",
+                    "reason": None if active else not_activated(t.name, t.state),
                 }
             )
     store.received_events.count(tx, per_trigger)
-    receipt.new = len(new)
-    receipt.duplicates = len(envelopes) - len(new) if not only_counted else 0
-    receipt.waiting = sum(1 for r in per_trigger if r["state"] == WAITING)
-    return receipt
+    return len(new)

@@ -3,9 +3,7 @@ each (`adhere events list`), and the payloads of a run's batch for its jobs."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -52,7 +50,7 @@ def put_events(
         texts.append(text)
         out.append({"EventId": envelope["id"]})
     if accepted:
-        with _writer(db), db.transaction() as tx:
+        with db.queued_writes(), db.transaction() as tx:
             triggers = intake.event_triggers(tx)
             for i in range(0, len(accepted), CHUNK):
                 intake.receive(
@@ -61,22 +59,7 @@ def put_events(
     return {"FailedEntryCount": sum(1 for e in out if "ErrorCode" in e), "Entries": out}
 
 
-_writers: dict[str, threading.Lock] = {}
-
-
-def _writer(db: store.Store) -> contextlib.AbstractContextManager[Any]:
-    """On SQLite, the threads of a process that put events (a serve's API workers) queue here for
-    the store's write lock: one at a time, each woken as soon as the one before it commits.
-    Waiting in SQLite's busy handler instead, they poll with sleeps that grow to 100 ms."""
-    if db.is_postgres:
-        return contextlib.nullcontext()
-    lock = _writers.get(db.url)
-    if lock is None:
-        lock = _writers.setdefault(db.url, threading.Lock())
-    return lock
-
-
-def receive(db: store.Store, settings: Settings, envelopes: Sequence[Any]) -> intake.Receipt:
+def receive(db: store.Store, settings: Settings, envelopes: Sequence[Any]) -> int:
     """Events an event source built (folders, SQS), stored and routed in one transaction; raises
     when they could not be stored (the source keeps them and tries again)."""
     now = store.now()
@@ -97,7 +80,7 @@ def receive(db: store.Store, settings: Settings, envelopes: Sequence[Any]) -> in
             continue
         checked.append(found)
         texts.append(text)
-    with _writer(db), db.transaction() as tx:
+    with db.queued_writes(), db.transaction() as tx:
         return intake.receive(tx, checked, texts=texts)
 
 
